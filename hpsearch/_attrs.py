@@ -1,0 +1,33 @@
+"""Names of the attributes the engine stores on Optuna studies and trials.
+
+The engine (study.py) writes them; results, evaluation and reports read them. Keeping the names in
+one place means a typo is an AttributeError, not a silently missing column.
+"""
+
+# --- study.user_attrs -------------------------------------------------------------------------
+STUDY_CONFIG_TEXT = "config_toml"  # the study file's text, as run
+STUDY_CONFIG_PATH = "config_path"  # where it was read from
+STUDY_METRIC = "metric"  # "val_accuracy"
+STUDY_DATASET = "dataset"  # dataset name
+STUDY_FINGERPRINT = "dataset_fingerprint"
+STUDY_BUDGET_EPOCHS = "budget_epochs"  # full per-trial budget in epochs (max over the space)
+STUDY_SPACE = "space"  # JSON-able description of the search space (name -> spec dict)
+STUDY_SAMPLER = "sampler"
+STUDY_PRUNER = "pruner"
+STUDY_VERSIONS = "versions"  # {"hpsearch": ..., "numpy": ..., "optuna": ..., "ray": ...}
+
+# --- trial.user_attrs -------------------------------------------------------------------------
+TRIAL_SEED = "seed"  # int, derived from the study seed and the trial number
+TRIAL_NODE = "node"  # Ray node id (hex) that ran the trial
+TRIAL_NODE_IP = "node_ip"
+TRIAL_DURATION = "duration_s"  # wall seconds spent in the worker
+TRIAL_EPOCHS_RUN = "epochs_run"
+TRIAL_FINGERPRINT = "dataset_fingerprint"
+TRIAL_FAILURE = "failure_reason"  # str, only on FAIL trials
+TRIAL_PRUNED_AT = "pruned_at_epoch"  # int, only on PRUNED trials
+TRIAL_HISTORY = "history"  # {"loss": [per-epoch mean], "train_acc": [...], "val_acc": [...]}
+TRIAL_RETRY_OF = "retry_of"  # number of the trial this one re-runs (interrupted / crashed)
+TRIAL_ATTEMPTS = "attempts"  # how many times Ray ran it (1 + retries)
+
+# Failure reason given to trials left RUNNING by a driver that died or was interrupted.
+REASON_INTERRUPTED = "interrupted"

@@ -1,0 +1,1 @@
+"""netcore: a NumPy-only neural-network core in the conventions of Stanford CS231n."""
