@@ -1,0 +1,284 @@
+"""The Solver: minibatch training of a model with an update rule, in the CS231n style.
+
+All randomness of a run (minibatch order, dropout masks through ``model.rng``, accuracy
+subsamples, augmentation) comes from one ``np.random.default_rng(seed)`` owned by the Solver,
+so the same seed gives the same histories bit for bit (with one BLAS thread).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from netcore.errors import TrainingDiverged
+from netcore.losses import check_labels
+from netcore.optim import UpdateRule, get_update_rule
+
+__all__ = ["EpochCallback", "Solver", "Transform"]
+
+#: ``transform(X_batch, rng) -> new X_batch`` (must not modify its input).
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+#: ``epoch_callback(epoch, train_acc, val_acc, loss) -> stop?``; epoch is 1-based.
+EpochCallback = Callable[[int, float, float, float], "bool | None"]
+
+_DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _check_finite(X: np.ndarray, name: str) -> None:
+    # One pairwise sum (no temporary) detects NaN/inf; only then scan for the culprit.
+    if X.dtype.kind == "f" and X.size and not np.isfinite(X.sum(dtype=np.float64)):
+        bad = np.argwhere(~np.isfinite(X))
+        if len(bad):
+            idx = tuple(bad[0].tolist())
+            raise ValueError(f"{name} holds a non-finite value {X[idx]} at {idx}; expected finite")
+
+
+class Solver:
+    """Trains a classification model on ``data`` with minibatch gradient descent.
+
+    The model needs ``params`` (dict of arrays) and ``loss(X, y=None)`` (scores without ``y``,
+    ``(loss, grads)`` with it); if it has ``rng`` the Solver sets it to its own generator, and
+    ``bn_params`` running statistics are kept with the best parameters.
+
+    Attributes (after :meth:`train`):
+        loss_history: Training loss of every iteration.
+        epoch_loss_history: Mean training loss of every epoch.
+        train_acc_history, val_acc_history: Accuracies measured after every epoch.
+        best_val_acc: Best validation accuracy; ``best_params`` are restored into the model.
+        epochs_run, iterations_run: How far training went.
+        stopped_early: True when patience or the epoch callback ended training.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        data: dict[str, np.ndarray],
+        *,
+        update_rule: str | UpdateRule = "sgd",
+        optim_config: dict | None = None,
+        lr_decay: float = 1.0,
+        batch_size: int = 100,
+        num_epochs: int = 10,
+        num_iterations: int | None = None,
+        seed: int | None = None,
+        verbose: bool = True,
+        print_every: int = 100,
+        num_train_samples: int | None = 1000,
+        num_val_samples: int | None = None,
+        patience: int | None = None,
+        transform: Transform | None = None,
+        epoch_callback: EpochCallback | None = None,
+    ) -> None:
+        """Check the arguments and the data; nothing is trained until :meth:`train`.
+
+        Args:
+            model: The model to train (see the class docstring).
+            data: ``{"X_train", "y_train", "X_val", "y_val"}`` arrays.
+            update_rule: A name in ``netcore.optim.UPDATE_RULES`` or a callable rule.
+            optim_config: Hyperparameters for the rule (each parameter gets its own copy).
+            lr_decay: Factor applied to the learning rate after every epoch.
+            batch_size: Minibatch size; an epoch is ``max(N // batch_size, 1)`` iterations.
+            num_epochs: Number of epochs (ignored when ``num_iterations`` is given).
+            num_iterations: Total iterations; the last epoch may be partial.
+            seed: Seed of the Solver's generator.
+            verbose: Print progress.
+            print_every: Print the loss every this many iterations.
+            num_train_samples: Training rows subsampled to measure train accuracy (None: all).
+            num_val_samples: Validation rows subsampled (None: all).
+            patience: Stop after this many epochs without a better validation accuracy.
+            transform: Minibatch augmentation ``transform(X_batch, rng) -> new array``.
+            epoch_callback: Called after every epoch; returning True stops training.
+
+        Raises:
+            ValueError: Missing data keys, mismatched lengths, bad labels or non-finite data,
+                unknown update rule, bad sizes.
+        """
+        if missing := [k for k in _DATA_KEYS if k not in data]:
+            raise ValueError(f"data is missing {missing}; expected keys {list(_DATA_KEYS)}")
+        num_classes = getattr(model, "num_classes", None)
+        arrays = {}
+        for split in ("train", "val"):
+            X, y = np.asarray(data[f"X_{split}"]), np.asarray(data[f"y_{split}"])
+            if X.ndim < 2 or len(X) == 0:
+                raise ValueError(
+                    f"data['X_{split}'] has shape {X.shape}; expected (N, ...) with N >= 1"
+                )
+            if y.ndim != 1 or len(y) != len(X):
+                raise ValueError(
+                    f"data['y_{split}'] has shape {y.shape}; expected ({len(X)},) to match "
+                    f"data['X_{split}'] of shape {X.shape}"
+                )
+            if num_classes is not None:
+                y = check_labels(y, len(X), num_classes, name=f"data['y_{split}']")
+            _check_finite(X, f"data['X_{split}']")
+            arrays[split] = (X, y.astype(np.intp, copy=False))
+        self.X_train, self.y_train = arrays["train"]
+        self.X_val, self.y_val = arrays["val"]
+
+        for name, value in (("batch_size", batch_size), ("num_epochs", num_epochs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} = {value!r}; expected a positive integer")
+        if num_iterations is not None and (
+            isinstance(num_iterations, bool)
+            or not isinstance(num_iterations, int)
+            or num_iterations < 1
+        ):
+            raise ValueError(f"num_iterations = {num_iterations!r}; expected a positive int")
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience = {patience!r}; expected a positive integer or None")
+        if not lr_decay > 0:
+            raise ValueError(f"lr_decay = {lr_decay!r}; expected a positive factor")
+
+        self.model = model
+        self.update_rule = get_update_rule(update_rule)
+        self.optim_config = dict(optim_config or {})
+        self.lr_decay = lr_decay
+        self.batch_size = batch_size
+        self.num_epochs = num_epochs
+        self.num_iterations = num_iterations
+        self.seed = seed
+        self.verbose = verbose
+        self.print_every = print_every
+        self.num_train_samples = num_train_samples
+        self.num_val_samples = num_val_samples
+        self.patience = patience
+        self.transform = transform
+        self.epoch_callback = epoch_callback
+        self.rng = np.random.default_rng(seed)
+        if hasattr(model, "rng"):
+            model.rng = self.rng
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss_history: list[float] = []
+        self.epoch_loss_history: list[float] = []
+        self.train_acc_history: list[float] = []
+        self.val_acc_history: list[float] = []
+        self.best_val_acc = -1.0
+        self.best_params: dict[str, np.ndarray] = {}
+        self._best_bn: list[dict] = []
+        self.epochs_run = 0
+        self.iterations_run = 0
+        self.stopped_early = False
+        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+
+    def check_accuracy(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        num_samples: int | None = None,
+        batch_size: int = 1000,
+    ) -> float:
+        """Accuracy of the model on ``(X, y)``, predicted in batches.
+
+        Args:
+            X: Inputs (N, ...).
+            y: Labels (N,).
+            num_samples: Score a random subset of this many rows (drawn from the Solver's
+                generator) instead of all rows.
+            batch_size: Rows per forward pass.
+        """
+        n = len(X)
+        if num_samples is not None and num_samples < n:
+            idx = np.sort(self.rng.choice(n, num_samples, replace=False))
+            X, y = X[idx], y[idx]
+            n = num_samples
+        correct = 0
+        loss = self.model.loss
+        for start in range(0, n, batch_size):
+            scores = loss(X[start : start + batch_size])
+            correct += int(np.count_nonzero(scores.argmax(axis=1) == y[start : start + batch_size]))
+        return correct / n
+
+    def _snapshot(self) -> None:
+        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        self._best_bn = [
+            {k: np.copy(p[k]) for k in ("running_mean", "running_var") if k in p}
+            for p in getattr(self.model, "bn_params", None) or []
+        ]
+
+    def _restore(self) -> None:
+        self.model.params.update(self.best_params)
+        for p, best in zip(
+            getattr(self.model, "bn_params", None) or [], self._best_bn, strict=False
+        ):
+            p.update(best)
+
+    def train(self) -> Solver:
+        """Run the optimization; returns ``self`` so that ``Solver(...).train()`` chains.
+
+        Raises:
+            TrainingDiverged: When a minibatch loss is NaN or infinite (the parameters are
+                left as they were before that step).
+        """
+        self._reset()
+        model, rng = self.model, self.rng
+        X_train, y_train = self.X_train, self.y_train
+        n, bs = len(X_train), self.batch_size
+        bs_eff = min(bs, n)
+        per_epoch = max(n // bs, 1)
+        total = self.num_iterations or self.num_epochs * per_epoch
+        n_epochs = math.ceil(total / per_epoch)
+        rule, configs, params = self.update_rule, self.optim_configs, model.params
+        # Minibatch buffers reused across iterations (one gather per array per step).
+        xb = np.empty((bs_eff, *X_train.shape[1:]), dtype=X_train.dtype)
+        yb = np.empty(bs_eff, dtype=np.intp)
+        since_best = 0
+        it = 0
+        for epoch in range(1, n_epochs + 1):
+            order = rng.permutation(n)
+            steps = min(per_epoch, total - it)
+            epoch_losses = []
+            for k in range(steps):
+                idx = order[k * bs_eff : (k + 1) * bs_eff]
+                np.take(X_train, idx, axis=0, out=xb)
+                np.take(y_train, idx, out=yb)
+                batch = xb if self.transform is None else self.transform(xb, rng)
+                loss, grads = model.loss(batch, yb)
+                it += 1
+                if not math.isfinite(loss):
+                    self.iterations_run = it - 1
+                    self.epochs_run = epoch - 1
+                    raise TrainingDiverged(it, loss)
+                for p, w in params.items():
+                    params[p], configs[p] = rule(w, grads[p], configs[p])
+                self.loss_history.append(loss)
+                epoch_losses.append(loss)
+                if self.verbose and it % self.print_every == 0:
+                    print(f"(Iteration {it} / {total}) loss: {loss:.6f}")
+            self.iterations_run = it
+            self.epochs_run = epoch
+            for c in configs.values():
+                if "learning_rate" in c:
+                    c["learning_rate"] *= self.lr_decay
+
+            train_acc = self.check_accuracy(X_train, y_train, self.num_train_samples)
+            val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+            epoch_loss = float(np.mean(epoch_losses))
+            self.train_acc_history.append(train_acc)
+            self.val_acc_history.append(val_acc)
+            self.epoch_loss_history.append(epoch_loss)
+            if self.verbose:
+                print(
+                    f"(Epoch {epoch} / {n_epochs}) loss: {epoch_loss:.6f} "
+                    f"train acc: {train_acc:.4f}; val acc: {val_acc:.4f}"
+                )
+            if val_acc > self.best_val_acc:
+                self.best_val_acc = val_acc
+                self._snapshot()
+                since_best = 0
+            else:
+                since_best += 1
+            if self.epoch_callback is not None and self.epoch_callback(
+                epoch, train_acc, val_acc, epoch_loss
+            ):
+                self.stopped_early = True
+                break
+            if self.patience is not None and since_best >= self.patience:
+                self.stopped_early = True
+                break
+        self._restore()
+        return self
