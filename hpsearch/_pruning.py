@@ -1,0 +1,57 @@
+"""Pruning decisions from Optuna's own pruner, taken on an in-memory copy of the study.
+
+A pruner looks at every finished trial's learning curve on every report. Against SQLite that
+costs about 4 ms per report on this machine (a read of all trials plus a write), paid by the
+driver on every epoch of every trial. The copy answers the same question from memory; the stored
+study still gets every intermediate value, written once when the trial's result is told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PruneMirror"]
+
+
+class PruneMirror:
+    """An in-memory study that mirrors finished trials' learning curves and the running ones.
+
+    Args:
+        study: the stored study (read once, at start).
+        pruner: a fresh pruner of the same kind and options as the study's.
+    """
+
+    def __init__(self, study: Any, pruner: Any) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        self._study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), study_name=study.study_name,
+            direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+        finished = study.get_trials(deepcopy=False,
+                                    states=(TrialState.COMPLETE, TrialState.PRUNED))
+        self._study.add_trials(finished)
+        self._live: dict[int, Any] = {}
+
+    def start(self, number: int) -> None:
+        """A trial of the stored study started."""
+        self._live[number] = self._study.ask()
+
+    def report(self, number: int, epoch: int, value: float) -> bool:
+        """Record one epoch's value; True when the pruner says stop."""
+        trial = self._live[number]
+        trial.report(value, epoch)
+        return bool(trial.should_prune())
+
+    def finish(self, number: int, state: str, value: float | None) -> None:
+        """A trial ended as "complete", "pruned" or "failed"."""
+        from optuna.trial import TrialState
+
+        trial = self._live.pop(number, None)
+        if trial is None:
+            return
+        if state == "complete":
+            self._study.tell(trial, value)
+        else:
+            self._study.tell(trial, state=TrialState.PRUNED if state == "pruned"
+                             else TrialState.FAIL)

@@ -1,0 +1,138 @@
+"""Ray glue: run trials as Ray tasks and carry pruning reports between workers and the study.
+
+Workers never open the study's storage. A worker's per-epoch report goes to ``PruningChannel``, a
+small async actor that queues it for the driver and hands the worker a reference to the answer.
+The worker does not wait for that answer: it trains on and looks at the answer one epoch later, so
+messaging stays off the training's critical path. The driver (study.py) drains the channel with a
+long poll, asks Optuna's own pruner, and posts decisions back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from hpsearch.worker import TrialResult, train_trial
+
+__all__ = ["PruningChannel", "Report", "launch_trial"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """One epoch's validation accuracy from a running trial."""
+
+    trial: int
+    epoch: int
+    value: float
+
+
+@ray.remote(num_cpus=0, max_concurrency=10_000)
+class PruningChannel:
+    """A mailbox between running trials and the study's owner (the driver).
+
+    ``report`` is called by workers and resolves to the pruning decision for that epoch;
+    ``poll`` is a long poll the driver keeps open; ``decide`` answers the waiting reports.
+    """
+
+    def __init__(self) -> None:
+        self._inbox: list[Report] = []
+        self._waiting: dict[tuple[int, int], asyncio.Future[bool]] = {}
+        self._event = asyncio.Event()
+
+    async def report(self, trial: int, epoch: int, value: float) -> bool:
+        """Queue a report; resolves to True when the trial should stop."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[(trial, epoch)] = future
+        self._inbox.append(Report(trial, epoch, value))
+        self._event.set()
+        return await future
+
+    async def poll(self, timeout_s: float = 1.0) -> list[Report]:
+        """Wait until reports are queued (or ``timeout_s`` passes) and hand them all over."""
+        if not self._inbox:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+        self._event.clear()
+        reports, self._inbox = self._inbox, []
+        return reports
+
+    def decide(self, decisions: list[tuple[int, int, bool]]) -> None:
+        """Answer waiting reports: (trial, epoch, prune) each."""
+        for trial, epoch, prune in decisions:
+            future = self._waiting.pop((trial, epoch), None)
+            if future is not None and not future.done():
+                future.set_result(prune)
+
+    def forget(self, trial: int) -> None:
+        """Release every report of a finished trial (their answers no longer matter)."""
+        for key in [k for k in self._waiting if k[0] == trial]:
+            future = self._waiting.pop(key)
+            if not future.done():
+                future.set_result(False)
+
+
+class _AsyncReporter:
+    """The worker's side of the channel: send every epoch, act on answers as they arrive."""
+
+    def __init__(self, channel: Any, trial: int) -> None:
+        self._channel = channel
+        self._trial = trial
+        self._pending: list[Any] = []
+
+    def __call__(self, epoch: int, value: float) -> bool:
+        self._pending.append(self._channel.report.remote(self._trial, epoch, value))
+        ready, self._pending = ray.wait(self._pending, num_returns=len(self._pending), timeout=0,
+                                        fetch_local=True)
+        return any(ray.get(ready)) if ready else False
+
+
+_BLAS_LIMITED: int | None = None
+
+
+def _limit_blas_threads(n: int) -> None:
+    # Once per worker process: Ray reuses workers, and threadpoolctl's probe costs milliseconds.
+    global _BLAS_LIMITED
+    if n != _BLAS_LIMITED:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+        _BLAS_LIMITED = n
+
+
+@ray.remote
+def _run_trial(params: Mapping[str, Any], dataset: Any, seed: int, trial: int,
+               channel: Any | None, timeout_s: float | None, blas_threads: int) -> TrialResult:
+    _limit_blas_threads(blas_threads)
+    report = _AsyncReporter(channel, trial) if channel is not None else None
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    result = train_trial(params, dataset, seed, report=report, deadline=deadline)
+    context = ray.get_runtime_context()
+    result.node = context.get_node_id()
+    result.node_ip = ray.util.get_node_ip_address()
+    return result
+
+
+def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
+                 channel: Any | None, cpus: float, max_retries: int,
+                 timeout_s: float | None) -> Any:
+    """Submit one trial as a Ray task and return its ObjectRef.
+
+    Args:
+        params: resolved parameters.
+        dataset_ref: the dataset's ObjectRef (put in the object store once per study).
+        seed: the trial seed.
+        trial: the Optuna trial number (the channel's key).
+        channel: a ``PruningChannel`` handle, or None when nothing can be pruned.
+        cpus: CPUs the task reserves; also its BLAS thread count.
+        max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
+        timeout_s: the trial stops itself after this long, measured from when it starts.
+    """
+    return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
+                              retry_exceptions=False).remote(
+        dict(params), dataset_ref, seed, trial, channel, timeout_s, max(1, int(cpus)))
