@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -393,7 +394,9 @@ class _Loop:
     def run(self) -> None:
         import ray
 
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Signal handlers can only be set from the main thread (a driver may run in another).
+        old = ({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+               if threading.current_thread() is threading.main_thread() else {})
         for s in old:
             signal.signal(s, self._on_signal)
         deadline = (None if self.config.timeout_s is None
