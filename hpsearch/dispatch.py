@@ -20,7 +20,7 @@ import ray
 
 from hpsearch.worker import TrialResult, train_trial
 
-__all__ = ["PruningChannel", "Report", "launch_trial"]
+__all__ = ["PruningChannel", "Report", "launch_trial", "warm_up_workers"]
 
 
 @dataclass(frozen=True)
@@ -78,18 +78,30 @@ class PruningChannel:
 
 
 class _AsyncReporter:
-    """The worker's side of the channel: send every epoch, act on answers as they arrive."""
+    """The worker's side of the channel: send each epoch's report and keep training.
+
+    The answer to epoch k's report is read at the end of epoch k + 1 (waiting for it there only if
+    it has not arrived yet), so messaging overlaps a whole epoch of training and a pruned trial
+    still stops within one epoch of the decision.
+    """
 
     def __init__(self, channel: Any, trial: int) -> None:
         self._channel = channel
         self._trial = trial
-        self._pending: list[Any] = []
+        self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
+        self.decided_at: int | None = None  # the epoch whose report the pruner stopped
 
     def __call__(self, epoch: int, value: float) -> bool:
-        self._pending.append(self._channel.report.remote(self._trial, epoch, value))
-        ready, self._pending = ray.wait(self._pending, num_returns=len(self._pending), timeout=0,
-                                        fetch_local=True)
-        return any(ray.get(ready)) if ready else False
+        # Every pending report is from an earlier epoch: its answer is due now.
+        if self._pending:
+            epochs, refs = zip(*self._pending, strict=True)
+            stop = [e for e, prune in zip(epochs, ray.get(list(refs)), strict=True) if prune]
+            self._pending = []
+            if stop:
+                self.decided_at = min(stop)
+                return True
+        self._pending.append((epoch, self._channel.report.remote(self._trial, epoch, value)))
+        return False
 
 
 _BLAS_LIMITED: int | None = None
@@ -106,12 +118,25 @@ def _limit_blas_threads(n: int) -> None:
 
 
 @ray.remote
+def _warm_up() -> None:
+    """Start a worker process and import what trials need, while the driver prepares the study."""
+    import netcore  # noqa: F401
+
+
+def warm_up_workers(n: int, cpus: float) -> list[Any]:
+    """Start ``n`` worker processes ahead of the first trials (nobody waits on the refs)."""
+    return [_warm_up.options(num_cpus=cpus).remote() for _ in range(n)]
+
+
+@ray.remote
 def _run_trial(params: Mapping[str, Any], dataset: Any, seed: int, trial: int,
                channel: Any | None, timeout_s: float | None, blas_threads: int) -> TrialResult:
     _limit_blas_threads(blas_threads)
     report = _AsyncReporter(channel, trial) if channel is not None else None
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline)
+    if report is not None and report.decided_at is not None:
+        result.prune_decided_at = report.decided_at
     context = ray.get_runtime_context()
     result.node = context.get_node_id()
     result.node_ip = ray.util.get_node_ip_address()

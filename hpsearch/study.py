@@ -290,37 +290,52 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         StudyError: the study is locked by another driver, or its data or space changed.
         hpsearch.datasets.DatasetError: the dataset cannot be loaded.
     """
-    from hpsearch.datasets import load_dataset
-
     t_call = time.perf_counter()
     run_dir = runs_dir / config.name
     url = storage or config.run.storage or default_storage(runs_dir, config.name)
     n_target = n_trials or config.n_trials
     with _driver_lock(run_dir):
         _attach_log_file(run_dir)
-        if dataset is None:
-            dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                                   **dict(config.dataset_options))
-        study = open_study(config, url)
-        _record_study_attrs(study, config, dataset)
-        summary = RunSummary(name=config.name, storage=redact(url))
-        summary.n_recovered = _recover(study)
-        log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
-                 redact(url), config.dataset, dataset.fingerprint, n_target)
+        # Ray first: its worker processes start while the data loads and the study opens.
         started_ray = _init_ray(address or config.run.address)
         try:
-            _Loop(config, study, dataset, summary, n_target, max_in_flight, progress,
-                  t_call).run()
+            return _run(config, url, n_target, max_in_flight, progress, dataset, t_call)
         finally:
             if started_ray:
                 import ray
 
                 ray.shutdown()
-        best = _best(study)
-        if best is not None:
-            summary.best_value, summary.best_params, summary.best_trial = (
-                best.value, dict(best.params), best.number)
-        return summary
+
+
+def _cluster_slots(cpus_per_trial: float) -> int:
+    """Trials the cluster can run at once: its CPUs divided by the CPUs each trial takes."""
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1.0) // cpus_per_trial))
+
+
+def _run(config: StudyConfig, url: str, n_target: int, max_in_flight: int | None,
+         progress: bool, dataset: Any, t_call: float) -> RunSummary:
+    from hpsearch.datasets import load_dataset
+    from hpsearch.dispatch import warm_up_workers
+
+    warm_up_workers(max_in_flight or config.run.max_in_flight
+                    or _cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
+    if dataset is None:
+        dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
+                               **dict(config.dataset_options))
+    study = open_study(config, url)
+    _record_study_attrs(study, config, dataset)
+    summary = RunSummary(name=config.name, storage=redact(url))
+    summary.n_recovered = _recover(study)
+    log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
+             redact(url), config.dataset, dataset.fingerprint, n_target)
+    _Loop(config, study, dataset, summary, n_target, max_in_flight, progress, t_call).run()
+    best = _best(study)
+    if best is not None:
+        summary.best_value, summary.best_params, summary.best_trial = (
+            best.value, dict(best.params), best.number)
+    return summary
 
 
 def _best(study: Any) -> Any:
@@ -383,10 +398,7 @@ class _Loop:
             return self.fixed_in_flight
         now = time.monotonic()
         if now - self._resized > _RESIZE_EVERY_S:
-            import ray
-
-            cpus = ray.cluster_resources().get("CPU", 1.0)
-            self.in_flight = max(1, int(cpus // self.cpus))
+            self.in_flight = _cluster_slots(self.cpus)
             self._resized = now
         return self.in_flight
 
@@ -519,6 +531,7 @@ class _Loop:
             attrs[A.TRIAL_FAILURE] = result.failure_reason
         if result.state == "pruned":
             attrs[A.TRIAL_PRUNED_AT] = result.pruned_at_epoch
+            attrs[A.TRIAL_PRUNE_DECIDED_AT] = result.prune_decided_at
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if result.state == "complete":

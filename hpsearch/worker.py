@@ -36,6 +36,7 @@ class TrialResult:
         duration_s: wall seconds spent training.
         failure_reason: why a failed trial failed.
         pruned_at_epoch: the epoch after which a pruned trial stopped.
+        prune_decided_at: the epoch whose report the pruner answered with "stop".
         node: Ray node id that ran it (empty outside Ray).
         node_ip: that node's IP address.
     """
@@ -47,6 +48,7 @@ class TrialResult:
     duration_s: float = 0.0
     failure_reason: str | None = None
     pruned_at_epoch: int | None = None
+    prune_decided_at: int | None = None
     node: str = ""
     node_ip: str = ""
 
