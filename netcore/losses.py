@@ -6,6 +6,10 @@ import numpy as np
 
 __all__ = ["check_labels", "softmax_loss", "svm_loss"]
 
+# Below this row sum (relative to 1 for the row holding the global max) the global-max shift
+# loses precision to underflow, and softmax falls back to per-row shifts.
+_TINY_SUM = {"f": 1e-25, "d": 1e-250, "e": 1e-3, "g": 1e-250}
+
 
 def check_labels(y: np.ndarray, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     """Return ``y`` as an integer array after checking its shape and range.
@@ -50,15 +54,24 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def _softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    # Unchecked core: labels already validated by the caller.
-    n = x.shape[0]
-    rows = np.arange(n)
-    shifted = x - x.max(axis=1, keepdims=True)  # new array: x is never written
+    # Unchecked core: labels already validated by the caller. Written for the training hot
+    # path, where N and C are small and each NumPy call's overhead dominates: reductions along
+    # short rows are slow in NumPy, so row sums go through BLAS (x @ ones) and the shift is the
+    # global max, with a fallback to per-row shifts when a row would underflow.
+    n, c = x.shape
+    flat = np.arange(0, n * c, c)
+    flat += y  # flat index of each row's correct class
+    shifted = x - x.max()  # new array: x is never written
     probs = np.exp(shifted)
-    sums = probs.sum(axis=1, keepdims=True)
-    loss = (np.log(sums).sum() - shifted[rows, y].sum()) / n
-    probs *= 1.0 / (sums * n)  # (N, 1) factor: softmax divided by N in one pass
-    probs[rows, y] -= 1.0 / n
+    sums_n = probs @ np.full(c, n, dtype=probs.dtype)  # N * row sums, (N,)
+    if sums_n.min() < _TINY_SUM[probs.dtype.char] * n:
+        shifted = x - x.max(axis=1, keepdims=True)
+        np.exp(shifted, out=probs)
+        sums_n = probs @ np.full(c, n, dtype=probs.dtype)
+    picked = shifted.ravel()[flat]
+    loss = (np.log(sums_n).sum() - picked.sum()) / n - np.log(n)
+    probs /= sums_n[:, None]  # softmax / N
+    probs.ravel()[flat] -= 1.0 / n
     return float(loss), probs
 
 

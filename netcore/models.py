@@ -12,6 +12,7 @@ the Solver replaces it with its own generator so that one seed drives a whole ru
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -166,7 +167,7 @@ class FullyConnectedNet:
             if X.dtype.kind not in "fiub":
                 raise ValueError(f"X has dtype {X.dtype}; expected a numeric array")
             X = X.astype(self.dtype)
-        if X.ndim < 2 or int(np.prod(X.shape[1:])) != self.input_dim:
+        if X.ndim < 2 or math.prod(X.shape[1:]) != self.input_dim:
             raise ValueError(
                 f"X has shape {X.shape}; expected (N, {self.input_dim}) or (N, d1, ...) with "
                 f"d1 * ... = {self.input_dim}"
@@ -231,12 +232,13 @@ class FullyConnectedNet:
         loss, dout = _softmax_loss(scores, y)
         grads = {}
         reg = self.reg
+        ones = np.ones(x.shape[0], dtype=x.dtype)
         for i in range(len(names) - 1, -1, -1):
             wn, bn, _, _ = names[i]
             w = params[wn]
             h = hs[i]
             dw = h.T @ dout  # (D_in, N) @ (N, D_out)
-            grads[bn] = dout.sum(axis=0)
+            grads[bn] = ones @ dout  # column sums through BLAS: faster than sum(axis=0)
             if reg:
                 dw += reg * w
                 loss += 0.5 * reg * float(np.vdot(w, w))

@@ -215,3 +215,18 @@ def test_layers_do_not_write_into_read_only_inputs(rng):
     nc.dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 0})
     nc.softmax_loss(x, np.zeros(6, dtype=int))
     nc.svm_loss(x, np.zeros(6, dtype=int))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_matches_row_wise_log_sum_exp_when_rows_differ_wildly(dtype):
+    # Rows whose maxima are far apart exercise the per-row fallback of the global-max shift.
+    x = np.array([[1e4, 0.0, -5.0], [0.0, 1.0, 2.0], [-3e3, -3e3 + 1, -3e3 + 2]], dtype=dtype)
+    y = np.array([1, 2, 0])
+    loss, dx = nc.softmax_loss(x, y)
+    x64 = x.astype(np.float64)
+    z = x64 - x64.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    expected_dx = np.exp(log_p)
+    expected_dx[np.arange(3), y] -= 1
+    assert loss == pytest.approx(-log_p[np.arange(3), y].mean(), rel=1e-6)
+    np.testing.assert_allclose(dx, expected_dx / 3, rtol=1e-5, atol=1e-7)
