@@ -1,0 +1,152 @@
+"""A real local Ray instance and a real SQLite storage: studies end to end."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch import _attrs as A
+from hpsearch.space import grid_combinations, grid_search_space
+from hpsearch.study import default_storage, run_study, trial_seed
+
+from ._studies import write_study
+
+
+def _load(tmp_path, name):
+    return optuna.load_study(study_name=name, storage=default_storage(tmp_path / "runs", name))
+
+
+def test_small_study_end_to_end(ray_local, tmp_path):
+    config = write_study(tmp_path, "e2e", """
+n_trials = 6
+[space]
+num_epochs = 4
+learning_rate = { low = 1e-3, high = 1e-1, log = true }
+hidden_size = { low = 16, high = 64 }
+update_rule = "adam"
+[pruner]
+name = "none"
+""")
+    summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
+    assert summary.n_complete == 6 and summary.n_failed == 0
+    study = _load(tmp_path, "e2e")
+    trials = study.get_trials()
+    assert len(trials) == 6
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    for t in trials:
+        attrs = t.user_attrs
+        assert attrs[A.TRIAL_SEED] == trial_seed(3, t.number)
+        assert attrs[A.TRIAL_EPOCHS_RUN] == 4
+        assert attrs[A.TRIAL_NODE] and attrs[A.TRIAL_DURATION] > 0
+        assert attrs[A.TRIAL_FINGERPRINT] == study.user_attrs[A.STUDY_FINGERPRINT]
+        # the stored learning curve is the worker's, epoch for epoch
+        assert [t.intermediate_values[e] for e in (1, 2, 3, 4)] == attrs[A.TRIAL_HISTORY]["val_acc"]
+        assert t.value == max(attrs[A.TRIAL_HISTORY]["val_acc"])
+    assert summary.best_value == max(t.value for t in trials) > 0.5
+    assert study.user_attrs[A.STUDY_CONFIG_TEXT] == config.text
+
+
+def test_resume_continues_toward_n_trials(ray_local, tmp_path):
+    body = """
+n_trials = {n}
+[space]
+num_epochs = 2
+learning_rate = {{ low = 1e-3, high = 1e-1, log = true }}
+[pruner]
+name = "none"
+"""
+    first = write_study(tmp_path, "resume", body.format(n=3))
+    run_study(first, runs_dir=tmp_path / "runs", progress=False)
+    before = {t.number: t.value for t in _load(tmp_path, "resume").get_trials()}
+    again = write_study(tmp_path, "resume", body.format(n=5))
+    summary = run_study(again, runs_dir=tmp_path / "runs", progress=False)
+    assert summary.n_complete == 2
+    after = {t.number: t.value for t in _load(tmp_path, "resume").get_trials()}
+    assert len(after) == 5
+    assert {n: after[n] for n in before} == before
+
+
+def test_grid_covers_its_grid_exactly(ray_local, tmp_path):
+    config = write_study(tmp_path, "grid", """
+[space]
+num_epochs = 2
+learning_rate = { grid = [1e-1, 1e-2, 1e-3] }
+hidden_size = { grid = [16, 32] }
+[sampler]
+name = "grid"
+[pruner]
+name = "none"
+""")
+    assert config.n_trials == 6
+    run_study(config, runs_dir=tmp_path / "runs", progress=False, max_in_flight=2)
+    trials = _load(tmp_path, "grid").get_trials()
+    seen = sorted(tuple(sorted(t.params.items())) for t in trials)
+    expected = sorted(tuple(sorted(c.items()))
+                      for c in grid_combinations(grid_search_space(config.space)))
+    assert seen == expected
+
+
+def test_pruning_reaches_workers_and_stops_them_within_one_epoch(ray_local, tmp_path):
+    config = write_study(tmp_path, "prune", """
+n_trials = 8
+[space]
+num_epochs = 40
+update_rule = "sgd"
+learning_rate = { choices = [0.3, 1e-6] }
+[sampler]
+name = "random"
+[pruner]
+name = "median"
+n_startup_trials = 2
+n_warmup_steps = 2
+""")
+    study = optuna.create_study(study_name="prune", direction="maximize",
+                                storage=default_storage(tmp_path / "runs", "prune"))
+    # Two good trials first, so the median has something to compare with; then hopeless ones.
+    for lr in (0.3, 0.3, 1e-6, 1e-6, 1e-6):
+        study.enqueue_trial({"learning_rate": lr})
+    run_study(config, runs_dir=tmp_path / "runs", progress=False, max_in_flight=2)
+    trials = _load(tmp_path, "prune").get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, "no trial was pruned"
+    for t in pruned:
+        assert t.params["learning_rate"] == 1e-6
+        decided = t.user_attrs[A.TRIAL_PRUNE_DECIDED_AT]
+        stopped = t.user_attrs[A.TRIAL_PRUNED_AT]
+        assert stopped == t.user_attrs[A.TRIAL_EPOCHS_RUN] < 40
+        assert stopped - decided <= 1
+        assert t.value == t.intermediate_values[stopped]
+
+
+def test_diverging_trial_is_recorded_and_the_study_goes_on(ray_local, tmp_path):
+    config = write_study(tmp_path, "diverge", """
+[space]
+num_epochs = 3
+update_rule = "sgd"
+weight_scale = 1.0
+learning_rate = { grid = [1e6, 1e-2] }
+[sampler]
+name = "grid"
+[pruner]
+name = "none"
+""")
+    summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
+    assert (summary.n_complete, summary.n_failed) == (1, 1)
+    trials = {t.params["learning_rate"]: t for t in _load(tmp_path, "diverge").get_trials()}
+    bad = trials[1e6]
+    assert bad.state == TrialState.FAIL
+    assert bad.user_attrs[A.TRIAL_FAILURE].startswith("diverged at iteration ")
+    assert trials[1e-2].state == TrialState.COMPLETE
+
+
+def test_a_second_driver_on_the_same_study_is_refused(ray_local, tmp_path):
+    from hpsearch.study import StudyError, _driver_lock
+
+    config = write_study(tmp_path, "locked", """
+n_trials = 1
+[space]
+learning_rate = { low = 1e-3, high = 1e-1 }
+""")
+    with _driver_lock(tmp_path / "runs" / "locked"), pytest.raises(StudyError, match="another"):
+        run_study(config, runs_dir=tmp_path / "runs", progress=False)
