@@ -1,0 +1,224 @@
+"""Benchmark netcore's training step against PyTorch CPU, matmul peak and scikit-learn.
+
+Run (one BLAS thread; torch only for this benchmark: ``pip install torch==2.13.0``):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+        python bench/bench_netcore.py
+
+Every figure is the median over ``--repeats`` repetitions; within a repetition the contenders
+run back to back, so ratios compare like with like even on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import netcore as nc
+
+
+def _per_call(fn, n_calls: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n_calls):
+        fn()
+    return (time.perf_counter() - t) / n_calls
+
+
+def _median_times(contenders: dict, n_calls: int, repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for fn in contenders.values():  # warm up
+        _per_call(fn, max(n_calls // 5, 2))
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            times[name].append(_per_call(fn, n_calls))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def matmul_peak(repeats: int) -> float:
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((1024, 1024), dtype=np.float32)
+    out = np.empty_like(a)
+    t = _median_times({"mm": lambda: np.matmul(a, b, out=out)}, 5, repeats)["mm"]
+    return 2 * 1024**3 / t / 1e9
+
+
+def _netcore_step(model, rule, X, y, configs):
+    params = model.params
+
+    def step():
+        _, grads = model.loss(X, y)
+        for p, w in params.items():
+            params[p], configs[p] = rule(w, grads[p], configs[p])
+
+    return step
+
+
+def _matmul_only(X, W1, W2, N, C):
+    # The five products a step needs: two forward, dW2, dh, dW1 (no dX).
+    h = np.maximum(X @ W1, 0)
+    d = np.random.default_rng(0).standard_normal((N, C), dtype=np.float32)
+
+    def run():
+        a = X @ W1
+        s = a @ W2
+        _ = a.T @ d
+        dh = d @ W2.T
+        _ = X.T @ dh
+        return s
+
+    del h
+    return run
+
+
+def _torch_step(torch, D, H, C, X, y, rule, lr):
+    net = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.ReLU(), torch.nn.Linear(H, C))
+    opt = (torch.optim.SGD if rule == "sgd" else torch.optim.Adam)(net.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(Xt), yt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def bench_steps(torch, repeats: int, peak: float) -> list[tuple]:
+    rows = []
+    rng = np.random.default_rng(0)
+    for label, D, H, C, N, n_calls in (
+        ("CIFAR 3072-100-10, batch 200", 3072, 100, 10, 200, 60),
+        ("digits 64-128-10, batch 64", 64, 128, 10, 64, 3000),
+    ):
+        X = rng.standard_normal((N, D), dtype=np.float32)
+        y = rng.integers(C, size=N)
+        flops = 3 * 2 * N * (D * H + H * C)  # a step counted as 3x the forward pass
+        for rule, lr in (("sgd", 1e-3), ("adam", 1e-4)):
+            model = nc.TwoLayerNet(D, H, C, weight_scale="he", seed=0)
+            configs = {p: {"learning_rate": lr} for p in model.params}
+            contenders = {"netcore": _netcore_step(model, nc.UPDATE_RULES[rule], X, y, configs)}
+            if torch is not None:
+                contenders["torch"] = _torch_step(torch, D, H, C, X, y, rule, lr)
+            contenders["matmul"] = _matmul_only(X, model.params["W1"], model.params["W2"], N, C)
+            t = _median_times(contenders, n_calls, repeats)
+            rows.append(
+                (
+                    label,
+                    rule,
+                    t["netcore"],
+                    t.get("torch"),
+                    t["matmul"],
+                    flops / t["netcore"] / 1e9,
+                    flops / t["netcore"] / 1e9 / peak,
+                )
+            )
+    return rows
+
+
+def bench_mlp_epoch(repeats: int, n_epochs: int = 20) -> tuple[float, float, float]:
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    Xtr, ytr, Xva, yva = X[:1437], y[:1437], X[1437:], y[1437:]
+
+    def run_netcore():
+        model = nc.TwoLayerNet(64, 128, 10, weight_scale="he", seed=0)
+        nc.Solver(
+            model,
+            {"X_train": Xtr, "y_train": ytr, "X_val": Xva, "y_val": yva},
+            update_rule="adam",
+            optim_config={"learning_rate": 1e-3},
+            batch_size=64,
+            num_epochs=n_epochs,
+            seed=0,
+            verbose=False,
+        ).train()
+
+    def run_sklearn():
+        clf = MLPClassifier(
+            hidden_layer_sizes=(128,),
+            activation="relu",
+            solver="adam",
+            alpha=0.0,
+            batch_size=64,
+            learning_rate_init=1e-3,
+            max_iter=n_epochs,
+            shuffle=True,
+            tol=0.0,
+            n_iter_no_change=10**6,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(Xtr, ytr)
+
+    t = _median_times({"netcore": run_netcore, "sklearn": run_sklearn}, 1, repeats)
+    return t["netcore"] / n_epochs, t["sklearn"] / n_epochs, n_epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    except ImportError:
+        torch = None
+    with threadpool_limits(1):
+        blas = [
+            (i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()
+        ]
+        print(
+            f"python {platform.python_version()}, numpy {np.__version__}, "
+            f"torch {getattr(torch, '__version__', 'not installed')}, cpu {platform.processor()}"
+        )
+        print(f"BLAS (api, kernel, threads): {blas}")
+        print(
+            f"env OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
+            f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')} "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+        )
+        peak = matmul_peak(args.repeats)
+        print(f"\nsingle-thread float32 matmul peak (1024^3 sgemm): {peak:.1f} GFLOP/s\n")
+        rows = bench_steps(torch, args.repeats, peak)
+        print(
+            "| shape | rule | netcore step | torch step | speed-up vs torch "
+            "| matmuls only | step / matmuls | GFLOP/s | % of peak |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for label, rule, t_nc, t_t, t_mm, gflops, frac in rows:
+            speedup = f"{t_t / t_nc:.2f}x" if t_t else "n/a"
+            torch_cell = f"{t_t * 1e6:.0f} us" if t_t else "n/a"
+            print(
+                f"| {label} | {rule} | {t_nc * 1e6:.0f} us | {torch_cell} | {speedup} | "
+                f"{t_mm * 1e6:.0f} us | {t_nc / t_mm:.2f}x | {gflops:.1f} | {100 * frac:.0f}% |"
+            )
+        t_nc, t_sk, n_epochs = bench_mlp_epoch(args.repeats)
+        print(
+            f"\ndigits epoch (1437 rows, 64-128-10, adam, batch 64, {n_epochs} epochs; netcore "
+            "includes its per-epoch accuracy checks):"
+        )
+        print("| netcore Solver epoch | sklearn MLPClassifier epoch | speed-up |")
+        print("|---|---|---|")
+        print(f"| {t_nc * 1e3:.2f} ms | {t_sk * 1e3:.2f} ms | {t_sk / t_nc:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
