@@ -1,0 +1,276 @@
+"""Dispatch benchmark: hpsearch against plain Optuna and Ray Tune + OptunaSearch, side by side.
+
+Workload (issue 4): digits, 40 trials of 20 epochs, 2 trials in flight, the same search space and
+the same training code (hpsearch.worker.fit) for every engine. Each engine runs ``--repeats``
+times; the table shows medians. Dispatch efficiency = summed trial time / (wall time x in flight).
+
+    python bench/bench_dispatch.py --repeats 3
+
+Ray is started once (2 CPUs) and shared by the Ray-based engines, so their search times exclude
+Ray's start; "time to first result" is measured separately in a fresh process, start included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+STUDY = """# benchmark workload
+[study]
+name = "{name}"
+seed = {seed}
+n_trials = {n_trials}
+[dataset]
+name = "digits"
+[space]
+num_epochs = {epochs}
+batch_size = 64
+learning_rate = {{ low = 1e-4, high = 1e-1, log = true }}
+reg = {{ low = 1e-6, high = 1e-2, log = true }}
+hidden_size = {{ low = 32, high = 256 }}
+dropout = {{ low = 0.0, high = 0.5 }}
+update_rule = {{ choices = ["sgd_momentum", "adam"] }}
+[pruner]
+name = "{pruner}"
+{pruner_options}
+"""
+
+
+class _PeakRSS:
+    """Peak summed RSS of this process and all its descendants (Ray's processes included)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree_rss(self) -> int:
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                rss[int(entry.name)] = int(stat[21]) * os.sysconf("SC_PAGE_SIZE")
+                children.setdefault(int(stat[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        total, todo = 0, [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            total += rss.get(pid, 0)
+            todo.extend(children.get(pid, []))
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._tree_rss())
+            time.sleep(0.05)
+
+    def __enter__(self) -> _PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner: str):
+    from hpsearch.config import load_study_config
+
+    options = "n_startup_trials = 5\nn_warmup_steps = 5" if pruner == "median" else ""
+    path = tmp / f"{name}.toml"
+    path.write_text(STUDY.format(name=name, seed=seed, n_trials=n_trials, epochs=epochs,
+                                 pruner=pruner, pruner_options=options))
+    return load_study_config(path)
+
+
+def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str) -> dict:
+    from hpsearch.study import run_study
+
+    config = _config(tmp, f"hp_{pruner}_{seed}", seed, n_trials, epochs, pruner)
+    t0 = time.perf_counter()
+    summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=2, progress=False)
+    wall = time.perf_counter() - t0
+    engine = summary.engine
+    return {"wall_s": wall, "efficiency": summary.efficiency, "best": summary.best_value,
+            "trial_s": summary.trial_s, "n_pruned": summary.n_pruned,
+            "ask_ms": 1e3 * engine["ask_s"] / max(engine["n_ask"], 1),
+            "tell_ms": 1e3 * engine["tell_s"] / max(engine["n_tell"], 1),
+            "report_ms": 1e3 * engine["report_s"] / max(engine["n_report"], 1)}
+
+
+def _objective_factory(config, dataset, durations: list[float]):
+    from hpsearch.space import resolve_params, suggest_params
+    from hpsearch.worker import fit
+
+    def objective(trial):
+        params = resolve_params(suggest_params(trial, config.space), config.space)
+        t0 = time.perf_counter()
+        _, solver = fit(params, dataset.as_solver_data(), dataset.input_shape,
+                        dataset.num_classes, trial.number)
+        durations.append(time.perf_counter() - t0)
+        return solver.best_val_acc
+
+    return objective
+
+
+def run_optuna(tmp: Path, seed: int, n_trials: int, epochs: int, n_jobs: int) -> dict:
+    import optuna
+
+    from hpsearch.datasets import load_dataset
+
+    config = _config(tmp, f"optuna_{n_jobs}_{seed}", seed, n_trials, epochs, "none")
+    dataset = load_dataset("digits", seed=seed)
+    durations: list[float] = []
+    storage = f"sqlite:///{tmp / f'optuna_{n_jobs}_{seed}.db'}"
+    study = optuna.create_study(direction="maximize", storage=storage,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    t0 = time.perf_counter()
+    study.optimize(_objective_factory(config, dataset, durations), n_trials=n_trials,
+                   n_jobs=n_jobs)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "efficiency": sum(durations) / (wall * n_jobs),
+            "best": study.best_value, "trial_s": sum(durations)}
+
+
+def run_tune(tmp: Path, seed: int, n_trials: int, epochs: int) -> dict:
+    import optuna
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    from hpsearch.datasets import load_dataset
+    from hpsearch.space import resolve_params
+    from hpsearch.worker import fit
+
+    config = _config(tmp, f"tune_{seed}", seed, n_trials, epochs, "none")
+    dataset = load_dataset("digits", seed=seed)
+
+    def trainable(params, data=None):
+        full = resolve_params(params, config.space)
+        t0 = time.perf_counter()
+
+        def on_epoch(epoch, train_acc, val_acc, loss):
+            tune.report({"val_acc": val_acc, "epoch": epoch})
+
+        _, solver = fit(full, data.as_solver_data(), data.input_shape, data.num_classes, 0,
+                        epoch_callback=on_epoch)
+        tune.report({"val_acc": solver.best_val_acc, "trial_s": time.perf_counter() - t0,
+                     "done_best": solver.best_val_acc})
+
+    def space(trial: optuna.Trial):
+        trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
+        trial.suggest_float("reg", 1e-6, 1e-2, log=True)
+        trial.suggest_int("hidden_size", 32, 256)
+        trial.suggest_float("dropout", 0.0, 0.5)
+        trial.suggest_categorical("update_rule", ["sgd_momentum", "adam"])
+
+    search = OptunaSearch(space=space, metric="val_acc", mode="max", seed=seed)
+    tuner = tune.Tuner(
+        tune.with_parameters(trainable, data=dataset),
+        tune_config=tune.TuneConfig(search_alg=search, num_samples=n_trials,
+                                    max_concurrent_trials=2, metric="val_acc", mode="max"),
+        run_config=tune.RunConfig(storage_path=str(tmp / "tune"), name=f"tune_{seed}",
+                                  verbose=0),
+    )
+    t0 = time.perf_counter()
+    results = tuner.fit()
+    wall = time.perf_counter() - t0
+    frame = results.get_dataframe()
+    trial_s = float(frame["trial_s"].sum())
+    return {"wall_s": wall, "efficiency": trial_s / (wall * 2),
+            "best": float(frame["done_best"].max()), "trial_s": trial_s}
+
+
+def first_result_fresh(tmp: Path, seed: int) -> float:
+    """Seconds from a fresh process calling run_study (Ray start included) to the first result."""
+    code = (
+        "import json, sys; from pathlib import Path;"
+        "from hpsearch.config import load_study_config; from hpsearch.study import run_study;"
+        f"c = load_study_config({str(tmp / 'first.toml')!r});"
+        f"s = run_study(c, runs_dir=Path({str(tmp / 'first_runs')!r}), progress=False);"
+        "print(json.dumps({'first': s.first_result_s}))"
+    )
+    _config(tmp, "first", seed, 4, 20, "none").source.rename(tmp / "first.toml")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["first"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--skip-tune", action="store_true")
+    args = parser.parse_args()
+
+    import optuna
+    import ray
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    engines = {
+        "hpsearch (no pruning)": lambda t, s: run_hpsearch(t, s, args.trials, args.epochs, "none"),
+        "hpsearch (median pruning)": lambda t, s: run_hpsearch(t, s, args.trials, args.epochs,
+                                                               "median"),
+        "optuna n_jobs=1": lambda t, s: run_optuna(t, s, args.trials, args.epochs, 1),
+        "optuna n_jobs=2": lambda t, s: run_optuna(t, s, args.trials, args.epochs, 2),
+    }
+    if not args.skip_tune:
+        engines["ray tune + OptunaSearch"] = lambda t, s: run_tune(t, s, args.trials,
+                                                                   args.epochs)
+    results: dict[str, list[dict]] = {name: [] for name in engines}
+    firsts: list[float] = []
+    peaks: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for rep in range(args.repeats):
+            (tmp / f"first{rep}").mkdir()
+            with _PeakRSS() as rss:
+                baseline = rss._tree_rss()  # this benchmark process alone
+                firsts.append(first_result_fresh(tmp / f"first{rep}", rep))
+            peaks.append((rss.peak - baseline) / 2**20)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        for rep in range(args.repeats):  # interleaved, so load from elsewhere hits all alike
+            for name, run in engines.items():
+                results[name].append(run(tmp, rep))
+                print(f"rep {rep} {name}: {results[name][-1]}", file=sys.stderr)
+        ray.shutdown()
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    base = med("hpsearch (no pruning)", "wall_s")
+    print(f"\n{args.trials} trials x {args.epochs} epochs on digits, 2 in flight, "
+          f"median of {args.repeats} (wall excludes Ray's start)\n")
+    print("| engine | wall s | vs hpsearch | efficiency | best val acc | trial s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in engines:
+        print(f"| {name} | {med(name, 'wall_s'):.2f} | {med(name, 'wall_s') / base:.2f}x | "
+              f"{med(name, 'efficiency'):.1%} | {med(name, 'best'):.4f} | "
+              f"{med(name, 'trial_s'):.2f} |")
+    hp = results["hpsearch (no pruning)"]
+    print(f"\nhpsearch driver costs (median): ask {statistics.median(r['ask_ms'] for r in hp):.1f}"
+          f" ms/trial, tell {statistics.median(r['tell_ms'] for r in hp):.1f} ms/trial, "
+          "report handling "
+          f"{statistics.median(r['report_ms'] for r in results['hpsearch (median pruning)']):.2f}"
+          " ms/epoch (with pruning)")
+    print(f"time from run_study() in a fresh process to the first result (Ray start included): "
+          f"median {statistics.median(firsts):.1f} s")
+    print("peak RSS of a fresh run_study process tree (driver + Ray's processes + workers): "
+          f"median {statistics.median(peaks):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
