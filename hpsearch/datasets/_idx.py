@@ -100,15 +100,18 @@ def load_mnist_raw(name: str, path: Path | None, options: dict[str, Any]) -> Raw
     if path is None:
         raise _missing(name, None, "needs its files and no path was given")
     sub, _, class_names = _SOURCES[name]
+    best: dict[str, Path | None] = {}
     for directory in (path, path / sub / "raw", path / sub):
         found = {key: _find(directory, stem) for key, stem in _FILES.items()}
         if all(found.values()):
             break
+        if not best or sum(map(bool, found.values())) > sum(map(bool, best.values())):
+            best, best_dir = found, directory
     else:
         if not path.exists():
             raise _missing(name, path, f"{path} does not exist")
-        absent = [stem for key, stem in _FILES.items() if found[key] is None]
-        raise _missing(name, path, f"{path} lacks {absent}")
+        absent = [stem for key, stem in _FILES.items() if best[key] is None]
+        raise _missing(name, path, f"{best_dir} lacks {absent}")
 
     pools = []
     for split in ("train", "test"):

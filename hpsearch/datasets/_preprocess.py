@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["center", "fingerprint", "gather", "scale"]
 
-_CHUNK_BYTES = 8 << 20  # bound on any temporary: a few MB regardless of dataset size
+_CHUNK_BYTES = 4 << 20  # bound on any temporary: a few MB regardless of dataset size
 
 
 def _rows_per_chunk(row_bytes: int) -> int:
@@ -56,7 +56,8 @@ def _column_sums(X: np.ndarray, shift: np.ndarray | None = None, square: bool = 
             dev = chunk.astype(np.float64)
             if shift is not None:
                 dev -= shift
-            acc += np.einsum("ij,ij->j", dev, dev)
+            np.square(dev, out=dev)
+            acc += dev.sum(axis=0)
         else:
             acc += chunk.sum(axis=0, dtype=np.float64)
     return acc
