@@ -1,0 +1,169 @@
+"""Tables from stored studies: rows, states, parameters, curves, facts, grid table, exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from _studies import DIGITS_SPACE, GRID_SPACE, build_study, make_config
+
+from hpsearch import _attrs as A
+from hpsearch.results import (
+    export_tables,
+    grid_table,
+    intermediate_frame,
+    param_columns,
+    summary_facts,
+    trials_frame,
+)
+from hpsearch.space import resolve_params
+
+MIXED = ["complete", "pruned", "complete", "failed", "pruned", "interrupted", "complete",
+         "running", "waiting"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    config = make_config("mixed", DIGITS_SPACE)
+    study = build_study(tmp_path_factory.mktemp("mixed"), config, MIXED, budget_epochs=6)
+    return study, config
+
+
+def test_one_row_per_trial_matching_storage(mixed):
+    study, config = mixed
+    frame = trials_frame(study, config)
+    stored = study.get_trials()
+    assert frame["number"].tolist() == [t.number for t in stored]
+    assert frame["state"].tolist() == ["complete", "pruned", "complete", "failed", "pruned",
+                                       "failed", "complete", "running", "waiting"]
+    for t, (_, row) in zip(stored, frame.iterrows(), strict=True):
+        if t.value is None:
+            assert pd.isna(row["value"])
+        else:
+            assert row["value"] == t.value
+        assert row["failure_reason"] is pd.NA or row["failure_reason"] == t.user_attrs.get(
+            A.TRIAL_FAILURE)
+        if t.state.name in ("COMPLETE", "PRUNED", "FAIL", "RUNNING"):
+            for name, value in resolve_params(t.params, config.space).items():
+                if value is None:
+                    assert pd.isna(row[name])
+                else:
+                    assert row[name] == value, name
+            assert row["seed"] == t.user_attrs[A.TRIAL_SEED]
+    pruned = frame[frame["state"] == "pruned"]
+    assert (pruned["pruned_at_epoch"] == pruned["epochs_run"]).all()
+    assert frame.loc[5, "failure_reason"] == A.REASON_INTERRUPTED
+
+
+def test_params_are_typed_and_fixed_ones_filled_in(mixed):
+    study, config = mixed
+    frame = trials_frame(study, config)
+    assert set(param_columns(frame)) >= {"learning_rate", "hidden_size", "reg", "update_rule",
+                                         "num_epochs", "dropout"}
+    assert frame["learning_rate"].dtype == "float64"
+    assert str(frame["hidden_size"].dtype) == "Int64"
+    assert (frame["update_rule"].dropna() == "adam").all()
+    searched_only = trials_frame(study)
+    assert set(param_columns(searched_only)) == {"learning_rate", "hidden_size", "reg"}
+
+
+def test_intermediate_frame_is_every_report(mixed):
+    study, _ = mixed
+    long = intermediate_frame(study)
+    expected = [(t.number, step, v) for t in study.get_trials()
+                for step, v in sorted(t.intermediate_values.items())]
+    assert list(zip(long["trial"], long["epoch"], long["value"], strict=True)) == expected
+    assert long["epoch"].min() == 1
+
+
+def test_summary_facts_agree_with_storage(mixed):
+    study, config = mixed
+    trials = study.get_trials()
+    facts = summary_facts(study, config)
+    states = [t.state.name for t in trials]
+    assert facts["by_state"] == {"complete": states.count("COMPLETE"),
+                                 "pruned": states.count("PRUNED"),
+                                 "failed": states.count("FAIL"),
+                                 "running": states.count("RUNNING"),
+                                 "waiting": states.count("WAITING")}
+    assert facts["n_interrupted"] == 1
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert facts["best_value"] == max(t.value for t in complete)
+    assert facts["cpu_s"] == pytest.approx(sum(t.user_attrs.get(A.TRIAL_DURATION, 0.0)
+                                               for t in trials))
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    wall = (max(t.datetime_complete for t in finished)
+            - min(t.datetime_start for t in trials if t.datetime_start)).total_seconds()
+    assert facts["wall_s"] == pytest.approx(wall)
+    assert facts["trials_per_minute"] == pytest.approx(len(finished) / (wall / 60))
+    # Each trial's own budget is its num_epochs (4), below the study's budget_epochs (6).
+    pruned_run = [t.user_attrs[A.TRIAL_EPOCHS_RUN] for t in trials if t.state.name == "PRUNED"]
+    saved = sum(4 - e for e in pruned_run)
+    assert facts["epochs_saved"] == saved
+    assert facts["pruning_saved_share"] == pytest.approx(
+        saved / (4 * (len(complete) + len(pruned_run))))
+
+
+def test_empty_study(tmp_path):
+    config = make_config("empty", DIGITS_SPACE)
+    study = build_study(tmp_path, config, [])
+    frame = trials_frame(study, config)
+    assert frame.empty and {"number", "state", "value", "seed"} <= set(frame.columns)
+    assert intermediate_frame(study).empty
+    facts = summary_facts(study, config)
+    assert facts["n_trials"] == 0 and facts["best_value"] is None and facts["wall_s"] is None
+    assert facts["pruning_saved_share"] is None
+    paths = export_tables(study, tmp_path / "out", config)
+    assert all(p.exists() for p in paths.values())
+
+
+def test_grid_table_sorted_and_only_for_grids(tmp_path):
+    config = make_config("grid", GRID_SPACE, sampler="grid")
+    study = build_study(tmp_path, config, ["complete"] * 5 + ["failed"])
+    table = grid_table(study, config)
+    assert list(table.columns) == ["learning_rate", "reg", "value", "state", "number"]
+    assert len(table) == 6
+    values = table["value"].dropna().tolist()
+    assert values == sorted(values, reverse=True)
+    assert pd.isna(table["value"].iloc[-1]) and table["state"].iloc[-1] == "failed"
+    by_number = {t.number: t for t in study.get_trials()}
+    for _, row in table.iterrows():
+        trial = by_number[int(row["number"])]
+        assert (row["learning_rate"], row["reg"]) == (trial.params["learning_rate"],
+                                                      trial.params["reg"])
+    # Every grid point once.
+    assert len({(r.learning_rate, r.reg) for r in table.itertuples()}) == 6
+    tpe = make_config("tpe", DIGITS_SPACE)
+    assert grid_table(study, tpe) is None
+
+
+def test_export_round_trips(mixed, tmp_path):
+    study, config = mixed
+    paths = export_tables(study, tmp_path / "runs" / "mixed", config)
+    frame = trials_frame(study, config)
+    csv = pd.read_csv(paths["trials_csv"])
+    parquet = pd.read_parquet(paths["trials_parquet"])
+    for loaded in (csv, parquet):
+        assert loaded["number"].tolist() == frame["number"].tolist()
+        np.testing.assert_allclose(loaded["value"].to_numpy(dtype=float),
+                                   frame["value"].to_numpy(dtype=float))
+        assert loaded["state"].tolist() == frame["state"].tolist()
+    np.testing.assert_allclose(parquet["learning_rate"].to_numpy(dtype=float),
+                               frame["learning_rate"].to_numpy(dtype=float))
+    inter = pd.read_csv(paths["intermediate_csv"])
+    assert len(inter) == sum(len(t.intermediate_values) for t in study.get_trials())
+
+
+def test_mixed_type_parameter_exports_as_text(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")  # in-memory storage works too
+    for scale in ("he", 0.01):
+        study.enqueue_trial({"weight_scale": scale})
+        trial = study.ask()
+        trial.suggest_categorical("weight_scale", ["he", 0.01])
+        study.tell(trial, 0.5)
+    frame = trials_frame(study)
+    assert frame["weight_scale"].tolist() == ["he", 0.01]
+    paths = export_tables(study, tmp_path)
+    assert pd.read_parquet(paths["trials_parquet"])["weight_scale"].tolist() == ["he", "0.01"]
