@@ -83,6 +83,50 @@ def _out_size(size: int, window: int, stride: int, what: str) -> int:
 # --- convolution --------------------------------------------------------------------------
 
 
+def _im2col(
+    x: np.ndarray, hh: int, ww: int, stride: int, pad: int, out_hw: tuple[int, int], dtype: Any
+) -> np.ndarray:
+    """Channels-last im2col: (N, C, H, W) -> (N * H' * W', HH * WW * C), rows (n, h', w')."""
+    n, c, h, wd = x.shape
+    h_out, w_out = out_hw
+    # Zero-padded channels-last copy of x, (N, H + 2p, W + 2p, C): small next to the columns.
+    xh = np.zeros((n, h + 2 * pad, wd + 2 * pad, c), dtype=dtype)
+    xh[:, pad : pad + h, pad : pad + wd, :] = x.transpose(0, 2, 3, 1)
+    # Window view (N, H'', W'', C, HH, WW) -> (N, H', W', HH, WW, C); the trailing (WW, C)
+    # pair is contiguous in xh, so the copy moves WW * C values per inner step.
+    windows = sliding_window_view(xh, (hh, ww), axis=(1, 2))[:, ::stride, ::stride]
+    cols = np.empty((n, h_out, w_out, hh, ww, c), dtype=dtype)
+    np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
+    return cols.reshape(n * h_out * w_out, hh * ww * c)
+
+
+def _col2im(
+    dcols: np.ndarray,
+    x_shape: tuple[int, ...],
+    hh: int,
+    ww: int,
+    stride: int,
+    pad: int,
+    out_hw: tuple[int, int],
+) -> np.ndarray:
+    """Sum column gradients (HH * WW * C, N * H' * W') back into an input gradient (N, C, H, W).
+
+    The rows come in (HH, WW, C) order, so each kernel offset's block is a (C, N, H', W')
+    array that adds into the padded gradient with rows of W' contiguous values: one strided
+    add per offset (25 for a 5x5 filter) instead of a scatter element by element.
+    """
+    n, c, h, wd = x_shape
+    h_out, w_out = out_hw
+    blocks = dcols.reshape(hh, ww, c, n, h_out, w_out)
+    dx_pad = np.zeros((c, n, h + 2 * pad, wd + 2 * pad), dtype=dcols.dtype)
+    h_span, w_span = stride * (h_out - 1) + 1, stride * (w_out - 1) + 1
+    for i in range(hh):
+        for j in range(ww):
+            dx_pad[:, :, i : i + h_span : stride, j : j + w_span : stride] += blocks[i, j]
+    dx = dx_pad[:, :, pad : pad + h, pad : pad + wd].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(dx)
+
+
 def _conv_forward_2d(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict
 ) -> tuple[np.ndarray, tuple[int, int], tuple]:
@@ -98,22 +142,14 @@ def _conv_forward_2d(
             f"x has shape {x.shape} and w {w.shape}; expected (N, C, H, W) and (F, C, HH, WW) "
             "with the same C"
         )
-    n, c, h, wd = x.shape
+    _, c, h, wd = x.shape
     f, _, hh, ww = w.shape
     if b.shape != (f,):
         raise ValueError(f"b has shape {b.shape}; expected ({f},)")
     h_out = _out_size(h + 2 * pad, hh, stride, f"conv height {h} + 2 * pad {pad}")
     w_out = _out_size(wd + 2 * pad, ww, stride, f"conv width {wd} + 2 * pad {pad}")
 
-    # Zero-padded channels-last copy of x: (N, H + 2p, W + 2p, C). Small next to im2col.
-    xh = np.zeros((n, h + 2 * pad, wd + 2 * pad, c), dtype=np.result_type(x, w))
-    xh[:, pad : pad + h, pad : pad + wd, :] = x.transpose(0, 2, 3, 1)
-    # Window view (N, H'', W'', C, HH, WW) -> (N, H', W', HH, WW, C); the trailing (WW, C)
-    # pair is contiguous in xh, so the copy moves WW * C values per inner step.
-    windows = sliding_window_view(xh, (hh, ww), axis=(1, 2))[:, ::stride, ::stride]
-    cols = np.empty((n, h_out, w_out, hh, ww, c), dtype=xh.dtype)
-    np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
-    cols = cols.reshape(n * h_out * w_out, hh * ww * c)
+    cols = _im2col(x, hh, ww, stride, pad, (h_out, w_out), np.result_type(x, w))
     w_cols = w.transpose(2, 3, 1, 0).reshape(hh * ww * c, f)  # (HH * WW * C, F), tiny copy
     out = cols @ w_cols  # (N * H' * W', K) @ (K, F)
     out += b
@@ -134,25 +170,17 @@ def _conv_backward_2d(
         ``dx`` of shape (N, C, H, W) (None unless ``need_dx``), ``dw`` (F, C, HH, WW), ``db``.
     """
     x_shape, cols, w, stride, pad, (h_out, w_out) = cache
-    n, c, h, wd = x_shape
+    c = x_shape[1]
     f, _, hh, ww = w.shape
     dw = (cols.T @ dout).reshape(hh, ww, c, f).transpose(3, 2, 0, 1)  # (K, NP) @ (NP, F)
     db = np.ones(dout.shape[0], dtype=dout.dtype) @ dout  # column sums through BLAS
     if not need_dx:
         return None, np.ascontiguousarray(dw), db
 
-    # Column gradients in (HH, WW, C, N, H', W') order: each kernel offset's block then adds
-    # into the padded input gradient with rows of W' contiguous values, 25 strided adds for a
-    # 5x5 filter instead of scattering element by element.
     w_rows = w.transpose(2, 3, 1, 0).reshape(hh * ww * c, f)
-    dcols = (w_rows @ dout.T).reshape(hh, ww, c, n, h_out, w_out)  # (K, F) @ (F, NP)
-    dx_pad = np.zeros((c, n, h + 2 * pad, wd + 2 * pad), dtype=dcols.dtype)
-    h_span, w_span = stride * (h_out - 1) + 1, stride * (w_out - 1) + 1
-    for i in range(hh):
-        for j in range(ww):
-            dx_pad[:, :, i : i + h_span : stride, j : j + w_span : stride] += dcols[i, j]
-    dx = dx_pad[:, :, pad : pad + h, pad : pad + wd].transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(dx), np.ascontiguousarray(dw), db
+    dcols = w_rows @ dout.T  # (K, F) @ (F, N * H' * W')
+    dx = _col2im(dcols, x_shape, hh, ww, stride, pad, (h_out, w_out))
+    return dx, np.ascontiguousarray(dw), db
 
 
 def _nhwc_to_nchw(out2d: np.ndarray, n: int, hw: tuple[int, int]) -> np.ndarray:
