@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -236,6 +237,9 @@ def test_digits_defaults(digits):
     assert all(getattr(digits, k).flags.c_contiguous for k in ("X_train", "X_val", "X_test"))
     np.testing.assert_allclose(digits.X_train.mean(axis=0), 0.0, atol=1e-6)  # mean-centered
     assert digits.options["scale"] == "unit" and digits.options["center"] == "mean_image"
+    assert json.loads(json.dumps(digits.options)) == {
+        "n_train": 1197, "n_val": 300, "n_test": 300, "seed": 0, "stratify": False,
+        "scale": "unit", "center": "mean_image", "dtype": "float32", "flatten": True}
     assert set(np.unique(digits.y_train)) == set(range(10))
 
 
