@@ -141,11 +141,13 @@ class StudyConfig:
         """A fresh Optuna sampler for this study, seeded with the study seed."""
         import optuna
 
-        cls = getattr(optuna.samplers, SAMPLERS[self.sampler])
-        kwargs = dict(self.sampler_options)
         if self.sampler == "grid":
-            kwargs["search_space"] = grid_search_space(self.space)
-        return cls(seed=self.seed, **kwargs)
+            # The grid is enqueued whole when the study is created (study.py), so every
+            # combination runs exactly once whatever runs in parallel; Optuna's GridSampler
+            # stops the study from inside tell(), which an ask/tell driver cannot use.
+            return optuna.samplers.RandomSampler(seed=self.seed)
+        cls = getattr(optuna.samplers, SAMPLERS[self.sampler])
+        return cls(seed=self.seed, **dict(self.sampler_options))
 
     def make_pruner(self) -> Any:
         """A fresh Optuna pruner for this study."""
@@ -343,6 +345,9 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
         except SpaceError as exc:
             raise ConfigError(str(exc)) from None
         n_trials = study.get("n_trials", n_grid)
+        if isinstance(n_trials, int) and not isinstance(n_trials, bool) and n_trials > n_grid:
+            raise ConfigError(f"{_where(source, 'study.n_trials')}: the grid has {n_grid} "
+                              f"combinations, so at most {n_grid} trials; got {n_trials}")
     else:
         if "n_trials" not in study:
             raise ConfigError(f"{_where(source, 'study.n_trials')}: missing; expected a positive "

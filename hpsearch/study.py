@@ -26,7 +26,15 @@ import numpy as np
 from hpsearch import _attrs as A
 from hpsearch._pruning import PruneMirror
 from hpsearch.config import StudyConfig
-from hpsearch.space import FloatRange, IntRange, resolve_params, space_to_json, suggest_params
+from hpsearch.space import (
+    FloatRange,
+    IntRange,
+    grid_combinations,
+    grid_search_space,
+    resolve_params,
+    space_to_json,
+    suggest_params,
+)
 
 __all__ = [
     "RunSummary",
@@ -325,6 +333,9 @@ def _run(config: StudyConfig, url: str, n_target: int, max_in_flight: int | None
         dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
                                **dict(config.dataset_options))
     study = open_study(config, url)
+    if config.sampler == "grid" and not study.get_trials(deepcopy=False):
+        for params in grid_combinations(grid_search_space(config.space)):
+            study.enqueue_trial(params)
     _record_study_attrs(study, config, dataset)
     summary = RunSummary(name=config.name, storage=redact(url))
     summary.n_recovered = _recover(study)

@@ -11,11 +11,11 @@ from ._studies import write_study
 
 def test_bad_study_file_exits_2_without_touching_storage(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text("[study]\nname = 'bad'\nn_trials = 2\n[space]\nlearning_rate = "
+    path.write_text("[study]\nname = 'bad'\nn_trials = 2\n[space]\nreg = "
                     "{ low = 0.0, high = 1.0, log = true }\n")
     assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
-    assert str(path) in err and "learning_rate" in err and "log range needs low > 0" in err
+    assert str(path) in err and "space.reg" in err and "log range needs low > 0" in err
     assert not (tmp_path / "runs").exists()
 
 

@@ -101,6 +101,7 @@ name = "median"
 n_startup_trials = 2
 n_warmup_steps = 2
 """)
+    (tmp_path / "runs" / "prune").mkdir(parents=True)
     study = optuna.create_study(study_name="prune", direction="maximize",
                                 storage=default_storage(tmp_path / "runs", "prune"))
     # Two good trials first, so the median has something to compare with; then hopeless ones.
