@@ -31,6 +31,7 @@ __all__ = ["ConvNet"]
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
+_EVAL_BYTES = 64 * 2**20
 
 
 def _int_list(value: Any, name: str) -> list[int]:
@@ -193,6 +194,14 @@ class ConvNet:
         self.bn_params: list[dict] = [{"mode": "train"} for _ in range(n_norm)]
         self.rng = init_rng.spawn(1)[0]
         self._conv_params = [{"stride": 1, "pad": (k - 1) // 2} for k in sizes]
+        # Scoring runs in chunks whose largest im2col matrix stays under _EVAL_BYTES: the
+        # Solver scores up to 1000 images per call, which at MNIST size would otherwise
+        # build a 600 MB matrix that nothing keeps.
+        per_image, (h, w), channels = 1, self.input_dim[1:], c
+        for f, k in zip(filters, sizes, strict=True):
+            per_image = max(per_image, h * w * k * k * channels * self.dtype.itemsize)
+            h, w, channels = h // 2, w // 2, f
+        self._eval_chunk = max(1, _EVAL_BYTES // per_image)
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-able data: ``ConvNet(**cfg)`` rebuilds it."""
@@ -227,13 +236,15 @@ class ConvNet:
         )
 
     @staticmethod
-    def _check_finite(out: np.ndarray, X: np.ndarray) -> None:
+    def _check_finite(out: np.ndarray, X: np.ndarray, row0: int = 0) -> None:
         # A non-finite input makes the first layer's output non-finite; summing that is far
         # cheaper than scanning X on every call. Only then is X itself inspected.
         if not np.isfinite(out.sum()) and not np.isfinite(X).all():
             bad = np.argwhere(~np.isfinite(X))[0]
+            value = X[tuple(bad)]
+            bad[0] += row0  # position in the caller's X when scoring in chunks
             raise ValueError(
-                f"X holds a non-finite value {X[tuple(bad)]} at {tuple(bad.tolist())}; "
+                f"X holds a non-finite value {value} at {tuple(bad.tolist())}; "
                 "expected finite inputs"
             )
 
@@ -257,6 +268,14 @@ class ConvNet:
         x = self._prepare(X)
         if y is not None:
             y = check_labels(y, x.shape[0], self.num_classes)
+        elif x.shape[0] > self._eval_chunk:
+            step = self._eval_chunk
+            return np.concatenate(
+                [self._loss(x[i : i + step], None, i) for i in range(0, len(x), step)]
+            )
+        return self._loss(x, y)
+
+    def _loss(self, x: np.ndarray, y: np.ndarray | None, row0: int = 0):
         mode = "test" if y is None else "train"
         params = self.params
         use_bn = self.normalization == "batchnorm"
@@ -276,7 +295,7 @@ class ConvNet:
                 _POOL_PARAM, bn,
             )  # fmt: skip
             if stage == 0:
-                self._check_finite(h, x)
+                self._check_finite(h, x, row0)
             caches.append(cache)
         h = h.reshape(h.shape[0], -1)  # (N, F, H', W') -> (N, flat_dim), a view
         for _ in self.hidden_dims:
@@ -294,7 +313,7 @@ class ConvNet:
         scores, cache = affine_forward(h, params[f"W{layer}"], params[f"b{layer}"])
         caches.append(cache)
         if self.num_layers == 1:
-            self._check_finite(scores, x)
+            self._check_finite(scores, x, row0)
         if y is None:
             return scores
 

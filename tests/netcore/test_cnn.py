@@ -118,6 +118,19 @@ def test_accepts_images_or_flat_rows_casts_and_never_writes_x():
     np.testing.assert_array_equal(model.predict(X, batch_size=4), scores.argmax(1))
 
 
+def test_scores_large_batches_in_chunks():
+    model = ConvNet(input_dim=(1, 8, 8), num_filters=(4, 4), hidden_dims=(8,), seed=0)
+    X = np.random.default_rng(0).random((23, 1, 8, 8)).astype(np.float32)
+    whole = model.loss(X)
+    model._eval_chunk = 5  # as if the images were large
+    np.testing.assert_allclose(model.loss(X), whole, rtol=1e-5, atol=1e-6)
+    X[17, 0, 1, 2] = np.inf
+    with pytest.raises(ValueError, match=r"non-finite value inf at \(17, 0, 1, 2\)"):
+        model.loss(X)
+    mnist = ConvNet(input_dim=(1, 28, 28), num_filters=(32, 64), filter_size=5)
+    assert mnist._eval_chunk * 14 * 14 * 25 * 32 * 4 <= 64 * 2**20 < 1000 * 14 * 14 * 25 * 32 * 4
+
+
 def test_reads_params_on_every_call():
     model = _small_net()
     X = np.random.default_rng(0).standard_normal((3, 2, 6, 6))
