@@ -1,11 +1,26 @@
 """netcore: a NumPy-only neural-network core in the conventions of Stanford CS231n.
 
-Layers as forward/backward pairs, softmax and SVM losses, fully connected models with the
-``params`` + ``loss(X, y=None)`` interface, update rules, a Solver, gradient checks,
+Layers as forward/backward pairs, softmax and SVM losses, fully connected and convolutional
+models with the ``params`` + ``loss(X, y=None)`` interface, update rules, a Solver, gradient checks,
 augmentation and ``.npz`` model files. Importing it loads NumPy and nothing else.
 """
 
 from netcore.augment import random_crop, random_flip
+from netcore.cnn import ConvNet
+from netcore.conv_layers import (
+    conv_backward,
+    conv_bn_relu_pool_backward,
+    conv_bn_relu_pool_forward,
+    conv_forward,
+    conv_relu_backward,
+    conv_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
 from netcore.errors import TrainingDiverged
 from netcore.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from netcore.layers import (
@@ -48,6 +63,7 @@ __all__ = [
     "ACTIVATIONS",
     "MODEL_CLASSES",
     "UPDATE_RULES",
+    "ConvNet",
     "FullyConnectedNet",
     "Solver",
     "TrainingDiverged",
@@ -62,6 +78,14 @@ __all__ = [
     "affine_relu_forward",
     "batchnorm_backward",
     "batchnorm_forward",
+    "conv_backward",
+    "conv_bn_relu_pool_backward",
+    "conv_bn_relu_pool_forward",
+    "conv_forward",
+    "conv_relu_backward",
+    "conv_relu_forward",
+    "conv_relu_pool_backward",
+    "conv_relu_pool_forward",
     "dropout_backward",
     "dropout_forward",
     "eval_numerical_gradient",
@@ -70,6 +94,8 @@ __all__ = [
     "leaky_relu_backward",
     "leaky_relu_forward",
     "load_model",
+    "max_pool_backward",
+    "max_pool_forward",
     "nesterov",
     "random_crop",
     "random_flip",
@@ -83,6 +109,8 @@ __all__ = [
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_loss",
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
     "svm_loss",
     "tanh_backward",
     "tanh_forward",
