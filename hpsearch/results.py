@@ -235,9 +235,11 @@ def grid_table(study: Any, config: Any) -> pd.DataFrame | None:
         config: its ``StudyConfig``.
 
     Returns:
-        For a grid study: one row per trial that has run (columns: the searched parameters,
-        ``value``, ``state``, ``number``), sorted by value (best first, missing values last).
-        None for studies that do not use the grid sampler.
+        For a grid study: one row per grid trial (columns: the grid's parameters, ``value``,
+        ``state``, ``number``), sorted by value (best first; trials without a value, such as
+        failed, running or still waiting ones, last). Trials failed as "interrupted" are left
+        out: their parameters were enqueued again and appear as the re-run. None for studies
+        that are not grids.
     """
     if config is None or config.sampler != "grid":
         return None
@@ -245,7 +247,10 @@ def grid_table(study: Any, config: Any) -> pd.DataFrame | None:
 
     names = sorted(grid_search_space(config.space))
     frame = trials_frame(study, config)
-    frame = frame[frame["state"] != "waiting"]
+    frame = frame[frame["failure_reason"].fillna("") != A.REASON_INTERRUPTED]
+    for name in names:  # an empty or partly enqueued study may lack a column
+        if name not in frame:
+            frame = frame.assign(**{name: pd.NA})
     table = frame[[*names, "value", "state", "number"]]
     return table.sort_values(["value", "number"], ascending=[False, True], na_position="last",
                              ignore_index=True)

@@ -17,7 +17,13 @@ from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
 from hpsearch.config import StudyConfig, parse_study_config
-from hpsearch.space import resolve_params, space_to_json, suggest_params
+from hpsearch.space import (
+    grid_combinations,
+    grid_search_space,
+    resolve_params,
+    space_to_json,
+    suggest_params,
+)
 
 INJECT = '<script>alert("x")</script><img src="http://evil.example/x.png">'
 
@@ -101,6 +107,9 @@ def build_study(path: Path, config: StudyConfig, states: Sequence[str], *,
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
+    if config.sampler == "grid":  # as the engine does: the whole grid enqueued at creation
+        for combo in grid_combinations(grid_search_space(config.space)):
+            study.enqueue_trial(combo)
     rng = np.random.default_rng(seed)
     for i, state in enumerate(states):
         fixed = params[i] if params is not None else None
@@ -131,23 +140,13 @@ def build_study(path: Path, config: StudyConfig, states: Sequence[str], *,
                                A.TRIAL_HISTORY: history}.items():
                 trial.set_user_attr(key, value)
         if state == "complete":
-            _tell(study, trial, max(curve))
+            study.tell(trial, max(curve))
         elif state == "pruned":
             trial.set_user_attr(A.TRIAL_PRUNED_AT, run)
-            _tell(study, trial, state=TrialState.PRUNED)
+            study.tell(trial, state=TrialState.PRUNED)
         else:
             reason = A.REASON_INTERRUPTED if state == "interrupted" else "diverged at iteration 3"
             trial.set_user_attr(A.TRIAL_FAILURE, reason)
-            _tell(study, trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL)
     return study
 
-
-def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None,
-          state: TrialState | None = None) -> None:
-    # GridSampler.after_trial calls study.stop() once the grid is covered, which raises outside
-    # study.optimize; the trial is stored before that (Optuna stores it in a `finally`).
-    try:
-        study.tell(trial, value, state=state)
-    except RuntimeError as exc:
-        if "Study.stop" not in str(exc):
-            raise

@@ -119,20 +119,23 @@ def test_empty_study(tmp_path):
 
 
 def test_grid_table_sorted_and_only_for_grids(tmp_path):
-    config = make_config("grid", GRID_SPACE, sampler="grid")
-    study = build_study(tmp_path, config, ["complete"] * 5 + ["failed"])
+    config = make_config("grid", GRID_SPACE, sampler="grid", n_trials=6)
+    # As the engine stores a grid mid-run: the whole grid enqueued, some run, one still waiting.
+    study = build_study(tmp_path, config, ["complete"] * 3 + ["interrupted", "failed"])
+    study.enqueue_trial(study.get_trials()[3].params)  # the interrupted point, enqueued again
     table = grid_table(study, config)
     assert list(table.columns) == ["learning_rate", "reg", "value", "state", "number"]
-    assert len(table) == 6
+    assert table["state"].tolist() == ["complete"] * 3 + ["failed", "waiting", "waiting"]
     values = table["value"].dropna().tolist()
-    assert values == sorted(values, reverse=True)
-    assert pd.isna(table["value"].iloc[-1]) and table["state"].iloc[-1] == "failed"
+    assert values == sorted(values, reverse=True) and len(values) == 3
     by_number = {t.number: t for t in study.get_trials()}
     for _, row in table.iterrows():
         trial = by_number[int(row["number"])]
-        assert (row["learning_rate"], row["reg"]) == (trial.params["learning_rate"],
-                                                      trial.params["reg"])
-    # Every grid point once.
+        params = trial.params or trial.system_attrs["fixed_params"]
+        assert (row["learning_rate"], row["reg"]) == (params["learning_rate"], params["reg"])
+        if trial.value is not None:
+            assert row["value"] == trial.value
+    # Every grid point once (the interrupted trial is represented by its re-run).
     assert len({(r.learning_rate, r.reg) for r in table.itertuples()}) == 6
     tpe = make_config("tpe", DIGITS_SPACE)
     assert grid_table(study, tpe) is None

@@ -1,0 +1,148 @@
+"""Reports: summary data first (pandas), then figures (matplotlib, Agg), then HTML and Markdown.
+
+``write_report`` makes ``report.html`` (one self-contained file: inline CSS, figures embedded as
+base64 PNG, no reference outside itself) and ``report.md`` with the same figures as PNG files in
+``figures/``. It works on finished, running, failed-only and empty studies, saying what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpsearch.report._content import (
+    Table,
+    evaluation_tables,
+    facts_table,
+    fmt,
+    frame_table,
+    meta_table,
+    versions_table,
+)
+from hpsearch.report._figures import FIGURES, FigureSpec, render_png
+from hpsearch.report._html import Section, render_html
+from hpsearch.report._markdown import render_markdown
+from hpsearch.report._summary import StudySummary, build_summary
+
+__all__ = ["FIGURES", "FigureSpec", "ReportPaths", "StudySummary", "build_summary",
+           "write_report"]
+
+_FIGURE_DIR = "figures"
+
+
+@dataclass
+class ReportPaths:
+    """What ``write_report`` wrote.
+
+    Attributes:
+        html: ``report.html``.
+        markdown: ``report.md``.
+        figures: the PNG files, in report order (the same figures the HTML embeds).
+        left_out: figure name -> why it was not drawn.
+    """
+
+    html: Path
+    markdown: Path
+    figures: list[Path] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def _grid_tables(summary: StudySummary) -> list[Table]:
+    tables = []
+    if summary.grid_pivot is not None:
+        pivot = summary.grid_pivot
+        corner = f"{pivot.index.name} \\ {pivot.columns.name}"
+        rows = [[fmt(index), *(fmt(v, "value") for v in values)]
+                for index, values in zip(pivot.index, pivot.to_numpy(), strict=True)]
+        tables.append(Table("grid-pivot", [corner, *(fmt(c) for c in pivot.columns)], rows))
+    if summary.grid is not None:
+        tables.append(frame_table(summary.grid, "grid"))
+    return tables
+
+
+def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) -> list[Section]:
+    overview = Section("Overview")
+    if summary.description:
+        overview.text(summary.description)
+    for note in summary.notes:
+        overview.note(note)
+    overview.table(meta_table(summary)).table(facts_table(summary))
+    sections = [overview]
+    if summary.evaluation is not None:
+        test = Section("Best configuration on the test split")
+        test.text("The best complete trial's configuration, retrained with its recorded seed "
+                  "and scored once on the test split, which the search never saw.")
+        for table in evaluation_tables(summary):
+            test.table(table)
+        sections.append(test)
+    if figures:
+        figs = Section("Figures")
+        for spec, png in figures:
+            figs.figure(spec.name, spec.title, spec.caption, png)
+        sections.append(figs)
+    top = Section(f"Top {len(summary.top)} trials" if len(summary.top) else "Top trials")
+    if summary.top.empty:
+        top.note("No complete trial yet.")
+    else:
+        top.table(frame_table(summary.top, "top"))
+    sections.append(top)
+    grid_tables = _grid_tables(summary)
+    if grid_tables:
+        grid = Section("Grid")
+        grid.text("Validation accuracy of every grid point, best first.")
+        for table in grid_tables:
+            grid.table(table)
+        sections.append(grid)
+    failed = summary.trials[summary.trials["state"] == "failed"]
+    if not failed.empty:
+        fail = Section("Failed trials")
+        fail.table(frame_table(failed[["number", "failure_reason", "epochs_run"]], "failed"))
+        sections.append(fail)
+    study_file = Section("Study file")
+    study_file.text(f"As run ({summary.config_path or 'path not recorded'}); passwords in "
+                    "URLs are redacted.")
+    study_file.pre(summary.config_text or "(not recorded)")
+    sections.append(study_file)
+    sections.append(Section("Versions").table(versions_table(summary)))
+    return sections
+
+
+def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any = None,
+                 evaluation: Any = None) -> ReportPaths:
+    """Write ``report.html``, ``report.md`` and ``figures/*.png`` under ``out_dir``.
+
+    Args:
+        study: the ``optuna.Study`` (any storage; finished, running, failed-only or empty).
+        config: its ``StudyConfig``.
+        out_dir: the study's run folder (``runs/<name>``).
+        dataset: the loaded dataset (optional): the decision boundary of 2-D data needs it.
+        evaluation: the test evaluation (``evaluate_best`` / ``load_evaluation``; optional): the
+            test metrics, confusion matrix and the figures drawn from the best model need it.
+
+    Returns:
+        The paths written and the figures left out with the reason.
+    """
+    summary = build_summary(study, config, dataset=dataset, evaluation=evaluation)
+    out = Path(out_dir)
+    figure_dir = out / _FIGURE_DIR
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    for stale in figure_dir.glob("*.png"):  # figures of an earlier report that no longer apply
+        stale.unlink()
+    drawn: list[tuple[FigureSpec, bytes]] = []
+    paths = ReportPaths(html=out / "report.html", markdown=out / "report.md")
+    for spec in FIGURES:
+        reason = spec.missing(summary)
+        if reason is not None:
+            paths.left_out[spec.name] = reason
+            continue
+        png = render_png(spec, summary)
+        path = figure_dir / f"{spec.name}.png"
+        path.write_bytes(png)
+        paths.figures.append(path)
+        drawn.append((spec, png))
+    sections = _sections(summary, drawn)
+    title = f"Study {summary.name}"
+    paths.html.write_text(render_html(title, sections), encoding="utf-8")
+    paths.markdown.write_text(render_markdown(title, sections, _FIGURE_DIR), encoding="utf-8")
+    return paths

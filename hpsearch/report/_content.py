@@ -1,0 +1,126 @@
+"""What the report says, as plain text tables: formatted once, escaped later by each renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpsearch.report._summary import StudySummary
+
+__all__ = ["Table", "evaluation_tables", "facts_table", "frame_table", "meta_table",
+           "versions_table"]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of text cells under a header; ``name`` becomes the HTML class (for tests and CSS)."""
+
+    name: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+_VALUE_COLUMNS = {"value", "best_so_far"}
+
+
+def fmt(value: Any, column: str = "") -> str:
+    """One cell as text: accuracies to 4 decimals, other floats to 4 significant digits."""
+    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{value:.4f}" if column in _VALUE_COLUMNS else f"{value:.4g}"
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.2f} h"
+
+
+def meta_table(s: StudySummary) -> Table:
+    """Study name, dataset, sampler, pruner, file and time of the report."""
+    rows = [["study", s.name], ["dataset", f"{s.dataset} (fingerprint {s.fingerprint})"],
+            ["metric", s.metric], ["sampler", s.sampler], ["pruner", s.pruner],
+            ["study file", s.config_path or "-"], ["report made", s.generated]]
+    return Table("meta", ["", ""], rows)
+
+
+def facts_table(s: StudySummary) -> Table:
+    """Trials by state, times, throughput, best value and the compute pruning saved."""
+    f = s.facts
+    by_state = ", ".join(f"{n} {state}" for state, n in f["by_state"].items() if n) or "none"
+    share = f["pruning_saved_share"]
+    saved = ("-" if share is None else
+             f"{f['epochs_saved']} epochs ({share:.1%} of the full budget of "
+             f"{f['budget_epochs']} epochs per trial)")
+    rows = [
+        ["trials", f"{f['n_trials']} ({by_state})"],
+        ["interrupted and re-run", str(f["n_interrupted"])],
+        ["best validation accuracy", "-" if f["best_value"] is None else
+         f"{f['best_value']:.4f} (trial {f['best_trial']})"],
+        ["wall time (first start to last finish)", _seconds(f["wall_s"])],
+        ["CPU time (sum of trial durations)", _seconds(f["cpu_s"])],
+        ["trials per minute", "-" if f["trials_per_minute"] is None else
+         f"{f['trials_per_minute']:.2f}"],
+        ["epochs run", str(f["epochs_run"])],
+        ["saved by pruning", saved],
+    ]
+    return Table("facts", ["fact", "value"], rows)
+
+
+def evaluation_tables(s: StudySummary) -> list[Table]:
+    """Test metrics of the best configuration and its per-class accuracy."""
+    ev = s.evaluation
+    if ev is None:
+        return []
+    rows = [
+        ["test accuracy", f"{ev.test_accuracy:.4f}"],
+        ["95% bootstrap interval", f"{ev.ci_low:.4f} to {ev.ci_high:.4f} "
+                                   f"({ev.n_bootstrap} resamples)"],
+        ["test examples", str(ev.n_test)],
+        ["trial", str(ev.trial_number)],
+        ["validation accuracy in the search", f"{ev.val_accuracy:.4f}"],
+        ["validation accuracy retrained", f"{ev.retrained_val_accuracy:.4f}"],
+        ["seed", str(ev.seed)],
+        ["trained on", "train + validation" if ev.train_on_val else "train"],
+    ]
+    if ev.seed_mean is not None:
+        rows.append([f"test accuracy over {len(ev.extra_seeds) + 1} seeds",
+                     f"{ev.seed_mean:.4f} ± {ev.seed_std:.4f} (mean ± std)"])
+    names = ev.class_names if len(ev.class_names) == len(ev.per_class_accuracy) else [
+        str(i) for i in range(len(ev.per_class_accuracy))]
+    support = np.asarray(ev.confusion_matrix).sum(axis=1)
+    per_class = [[str(name), fmt(acc, "value"), str(int(n))]
+                 for name, acc, n in zip(names, ev.per_class_accuracy, support, strict=True)]
+    return [Table("evaluation", ["metric", "value"], rows),
+            Table("per-class", ["class", "accuracy", "test examples"], per_class)]
+
+
+def frame_table(frame: pd.DataFrame, name: str, index: bool = False) -> Table:
+    """A DataFrame as a text table (``index=True`` keeps the index as the first column)."""
+    if index:
+        frame = frame.reset_index()
+    header = [str(c) for c in frame.columns]
+    rows = [[fmt(v, str(c)) for c, v in zip(frame.columns, row, strict=True)]
+            for row in frame.itertuples(index=False, name=None)]
+    return Table(name, header, rows)
+
+
+def versions_table(s: StudySummary) -> Table:
+    """Package versions the study ran with and the report was made with."""
+    names = list(dict.fromkeys([*s.versions["as run"], *s.versions["report"]]))
+    rows = [[n, s.versions["as run"].get(n, "-"), s.versions["report"].get(n, "-")]
+            for n in names]
+    return Table("versions", ["package", "study ran with", "report made with"], rows)

@@ -1,0 +1,373 @@
+"""The report's figures: each plot function draws summary data onto an Axes it is given.
+
+Only matplotlib's object-oriented API (``Figure`` + Agg): no pyplot, no global state, so reports
+can be written from any thread or process.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from hpsearch.report._summary import StudySummary, state_order
+
+__all__ = [
+    "FIGURES",
+    "FigureSpec",
+    "plot_accuracy_curves",
+    "plot_confusion",
+    "plot_decision_boundary",
+    "plot_history",
+    "plot_importances",
+    "plot_learning_curves",
+    "plot_loss_curve",
+    "plot_parallel",
+    "plot_param",
+    "plot_states",
+    "plot_weight_tiles",
+    "render_png",
+]
+
+STATE_COLORS = {"complete": "#1f77b4", "pruned": "#d62728", "failed": "#7f7f7f",
+                "running": "#2ca02c", "waiting": "#bcbd22"}
+_END_MARKERS = {"complete": "", "running": ">", "failed": "o", "pruned": "x"}
+_DPI = 100
+
+
+# --- plot functions: summary data -> one Axes ---------------------------------------------------
+
+
+def plot_history(summary: StudySummary, ax: Axes) -> Axes:
+    """Each trial's value by trial number, with the best so far."""
+    t = summary.trials
+    complete = t[t["state"] == "complete"]
+    pruned = t[(t["state"] == "pruned") & t["value"].notna()]
+    ax.plot(pruned["number"], pruned["value"], "x", color=STATE_COLORS["pruned"], alpha=0.5,
+            label="pruned (last value)")
+    ax.plot(complete["number"], complete["value"], "o", color=STATE_COLORS["complete"],
+            alpha=0.7, ms=4, label="complete")
+    best = t[t["best_so_far"].notna()]
+    ax.step(best["number"], best["best_so_far"], where="post", color="black", lw=1.5,
+            label="best so far")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.set(xlabel="trial", ylabel=summary.metric, title="Optimization history")
+    return ax
+
+
+def plot_states(summary: StudySummary, ax: Axes) -> Axes:
+    """How many trials ended in each state."""
+    counts = summary.facts["by_state"]
+    states = [s for s in state_order() if counts[s] or s in ("complete", "pruned", "failed")]
+    values = [counts[s] for s in states]
+    bars = ax.barh(states, values, color=[STATE_COLORS[s] for s in states])
+    ax.bar_label(bars, padding=3)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([*values, 1]) * 1.15)
+    ax.set(xlabel="trials", title="Trials by state")
+    return ax
+
+
+def _numeric(values: list, log: bool) -> tuple[np.ndarray, list[str] | None]:
+    """Positions for parameter values: numbers as they are, anything else as category indices."""
+    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.float64), None
+    labels = sorted({str(v) for v in values})
+    return np.asarray([labels.index(str(v)) for v in values], dtype=np.float64), labels
+
+
+def plot_param(summary: StudySummary, name: str, ax: Axes) -> Axes:
+    """One parameter against the metric (log x axis for log-scale parameters)."""
+    t = summary.trials
+    shown = t[t["state"].isin(["complete", "pruned"]) & t["value"].notna() & t[name].notna()]
+    x, labels = _numeric(shown[name].tolist(), name in summary.log_params)
+    is_complete = (shown["state"] == "complete").to_numpy()
+    jitter = 0.0 if labels is None else 0.08
+    offsets = np.random.default_rng(0).uniform(-jitter, jitter, len(x))
+    ax.scatter(x[~is_complete] + offsets[~is_complete], shown["value"][~is_complete],
+               marker="x", color=STATE_COLORS["pruned"], alpha=0.4, s=18, label="pruned")
+    ax.scatter(x[is_complete] + offsets[is_complete], shown["value"][is_complete],
+               color=STATE_COLORS["complete"], alpha=0.7, s=18, label="complete")
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels)
+    elif name in summary.log_params and len(x) and (x > 0).all():
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.set(xlabel=name, ylabel=summary.metric)
+    return ax
+
+
+def plot_parallel(summary: StudySummary, ax: Axes) -> Axes:
+    """Parallel coordinates: one line per complete trial across the searched parameters."""
+    done = summary.complete
+    names = [n for n in summary.searched if done[n].notna().all()]
+    axes_names = [*names, summary.metric]
+    columns, ticks = [], []
+    for name in axes_names:
+        raw = done["value"].tolist() if name == summary.metric else done[name].tolist()
+        x, labels = _numeric(raw, name in summary.log_params)
+        if labels is None and name in summary.log_params and (x > 0).all():
+            x = np.log10(x)
+        low, high = (0.0, len(labels) - 1.0) if labels is not None else (x.min(), x.max())
+        span = high - low if high > low else 1.0
+        columns.append((x - low) / span)
+        if labels is not None:
+            ticks.append((labels[0], labels[-1]))
+        else:
+            lo, hi = (low, high) if name not in summary.log_params else (10**low, 10**high)
+            ticks.append((f"{lo:.3g}", f"{hi:.3g}"))
+    y = np.column_stack(columns)  # (n_trials, n_axes) in [0, 1]
+    xs = np.arange(len(axes_names))
+    segments = [np.column_stack([xs, row]) for row in y]
+    norm = Normalize(done["value"].min(), done["value"].max())
+    lines = LineCollection(segments, cmap="viridis", norm=norm, alpha=0.7, lw=1.2)
+    lines.set_array(done["value"].to_numpy())
+    ax.add_collection(lines)
+    for i, (lo, hi) in enumerate(ticks):
+        ax.axvline(i, color="black", lw=0.8)
+        ax.text(i, -0.06, lo, ha="center", va="top", fontsize="x-small")
+        ax.text(i, 1.06, hi, ha="center", va="bottom", fontsize="x-small")
+    ax.set_xticks(xs, axes_names, rotation=20, ha="right")
+    ax.set_yticks([])
+    ax.set_xlim(-0.3, len(axes_names) - 0.7)
+    ax.set_ylim(-0.18, 1.18)
+    ax.figure.colorbar(lines, ax=ax, label=summary.metric)
+    ax.set(title="Parallel coordinates (complete trials)")
+    return ax
+
+
+def plot_importances(summary: StudySummary, ax: Axes) -> Axes:
+    """Optuna's parameter importances (fANOVA by default), most important on top."""
+    items = sorted(summary.importances.items(), key=lambda kv: kv[1])
+    bars = ax.barh([k for k, _ in items], [v for _, v in items], color="#9467bd")
+    ax.bar_label(bars, fmt="%.2f", padding=3)
+    ax.set_xlim(0, max(v for _, v in items) * 1.2 or 1.0)
+    ax.set(xlabel="importance", title="Parameter importances")
+    return ax
+
+
+def plot_learning_curves(summary: StudySummary, ax: Axes) -> Axes:
+    """Validation accuracy per epoch of every trial; pruned ones dashed red, ending in a cross."""
+    handles = []
+    for state, style in (("complete", "-"), ("running", "-"), ("failed", ":"), ("pruned", "--")):
+        part = summary.intermediate[summary.intermediate["state"] == state]
+        if part.empty:
+            continue
+        segments = [g[["epoch", "value"]].to_numpy(dtype=float)
+                    for _, g in part.groupby("trial", sort=True)]
+        alpha = 0.35 if state == "complete" else 0.6
+        ax.add_collection(LineCollection(segments, colors=STATE_COLORS[state], linestyles=style,
+                                         lw=1.1, alpha=alpha))
+        # Where each curve ends: pruned ones at a cross; a one-epoch curve is otherwise invisible.
+        marker = _END_MARKERS[state]
+        ends = np.array([seg[-1] for seg in segments if marker != "" or len(seg) == 1])
+        if len(ends):
+            ax.plot(ends[:, 0], ends[:, 1], marker or ".", ls="none", color=STATE_COLORS[state],
+                    ms=6)
+        handles.append(Line2D([], [], color=STATE_COLORS[state], ls=style, marker=marker or None,
+                              label=f"{state} ({len(segments)})"))
+    ax.autoscale_view()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.set(xlabel="epoch", ylabel=summary.metric, title="Learning curves")
+    return ax
+
+
+def plot_loss_curve(summary: StudySummary, ax: Axes) -> Axes:
+    """The best model's mean training loss per epoch."""
+    loss = summary.best_history["loss"]
+    ax.plot(np.arange(1, len(loss) + 1), loss, "o-", ms=3, color="#ff7f0e")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.set(xlabel="epoch", ylabel="training loss", title="Best model: loss")
+    return ax
+
+
+def plot_accuracy_curves(summary: StudySummary, ax: Axes) -> Axes:
+    """The best model's training and validation accuracy per epoch."""
+    h = summary.best_history
+    for key, label in (("train_acc", "train"), ("val_acc", "validation")):
+        values = h.get(key) or []
+        ax.plot(np.arange(1, len(values) + 1), values, "o-", ms=3, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    ax.set(xlabel="epoch", ylabel="accuracy", title="Best model: accuracy")
+    return ax
+
+
+def plot_weight_tiles(summary: StudySummary, ax: Axes) -> Axes:
+    """First-layer weights of the best model, one tile per unit (each scaled to its own range)."""
+    tiles = summary.weight_tiles
+    ax.imshow(tiles, cmap="gray" if tiles.ndim == 2 else None, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set(title="First-layer weights")
+    return ax
+
+
+def plot_confusion(summary: StudySummary, ax: Axes) -> Axes:
+    """Confusion matrix of the best model on the test split (rows: true class)."""
+    ev = summary.evaluation
+    counts = np.asarray(ev.confusion_matrix)
+    n = len(counts)
+    image = ax.imshow(counts, cmap="Blues")
+    if n <= 20:
+        threshold = counts.max() / 2 if counts.size else 0
+        for (i, j), c in np.ndenumerate(counts):
+            ax.text(j, i, str(c), ha="center", va="center", fontsize="x-small" if n > 10 else
+                    "small", color="white" if c > threshold else "black")
+    labels = [str(c) for c in ev.class_names] if len(ev.class_names) == n else list(range(n))
+    ax.set_xticks(range(n), labels, rotation=45 if n > 5 else 0, ha="right" if n > 5 else
+                  "center", fontsize="small")
+    ax.set_yticks(range(n), labels, fontsize="small")
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ax.set(xlabel="predicted", ylabel="true",
+                  title=f"Test confusion matrix (accuracy {ev.test_accuracy:.3f})")
+    return ax
+
+
+def plot_decision_boundary(summary: StudySummary, ax: Axes) -> Axes:
+    """The best model's predicted class over the plane, with the training and validation data."""
+    b = summary.boundary
+    k = int(b["num_classes"])
+    colors = [f"C{i % 10}" for i in range(k)]
+    ax.contourf(b["xx"], b["yy"], b["zz"], levels=np.arange(k + 1) - 0.5,
+                cmap=ListedColormap(colors), alpha=0.25)
+    ax.scatter(b["X"][:, 0], b["X"][:, 1], c=[colors[i] for i in b["y"]], s=8,
+               edgecolors="none")
+    ax.set(xlabel="x1", ylabel="x2", title="Decision boundary of the best model")
+    return ax
+
+
+# --- figures: which plot functions make up each image, and when each can be drawn -------------
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report.
+
+    Attributes:
+        name: file stem (``figures/<name>.png``).
+        title: heading shown above it.
+        caption: one sentence under it.
+        draw: fills a ``Figure`` from the summary (creating its axes).
+        missing: None when the figure can be drawn, else the reason it cannot.
+        size: figure size in inches (may depend on the summary).
+    """
+
+    name: str
+    title: str
+    caption: str
+    draw: Callable[[StudySummary, Figure], None]
+    missing: Callable[[StudySummary], str | None]
+    size: Callable[[StudySummary], tuple[float, float]] = lambda s: (7.0, 4.0)
+
+
+def _one(plot: Callable[[StudySummary, Axes], Axes]) -> Callable[[StudySummary, Figure], None]:
+    return lambda summary, fig: plot(summary, fig.add_subplot())
+
+
+def _draw_params(summary: StudySummary, fig: Figure) -> None:
+    n = len(summary.searched)
+    cols = min(3, n)
+    axes = fig.subplots(math.ceil(n / cols), cols, squeeze=False).ravel()
+    for name, ax in zip(summary.searched, axes, strict=False):
+        plot_param(summary, name, ax)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+
+
+def _draw_best(summary: StudySummary, fig: Figure) -> None:
+    left, right = fig.subplots(1, 2)
+    plot_loss_curve(summary, left)
+    plot_accuracy_curves(summary, right)
+
+
+def _params_size(summary: StudySummary) -> tuple[float, float]:
+    n = max(1, len(summary.searched))
+    return 3.6 * min(3, n), 3.0 * math.ceil(n / 3)
+
+
+def _need_trials(s: StudySummary) -> str | None:
+    return None if s.facts["n_trials"] else "no trials"
+
+
+def _need_values(s: StudySummary) -> str | None:
+    has = s.trials["state"].isin(["complete", "pruned"]) & s.trials["value"].notna()
+    return None if has.any() else "no complete or pruned trial has a value yet"
+
+
+def _need_params(s: StudySummary) -> str | None:
+    return _need_values(s) or (None if s.searched else "no searched parameters")
+
+
+def _need_parallel(s: StudySummary) -> str | None:
+    if len(s.complete) < 2:
+        return "parallel coordinates need at least 2 complete trials"
+    return None if s.searched else "no searched parameters"
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("history", "Optimization history",
+               "Validation accuracy of each trial by trial number; the line is the best so far.",
+               _one(plot_history), _need_values),
+    FigureSpec("states", "Trials by state", "How the trials ended.", _one(plot_states),
+               _need_trials, lambda s: (6.0, 2.6)),
+    FigureSpec("params", "Parameters against the metric",
+               "Each searched parameter against validation accuracy (log axes for log-scale "
+               "parameters); crosses are pruned trials at their last value.",
+               _draw_params, _need_params, _params_size),
+    FigureSpec("parallel", "Parallel coordinates",
+               "Each line is a complete trial through its parameter values, coloured by "
+               "validation accuracy.", _one(plot_parallel), _need_parallel,
+               lambda s: (max(6.0, 1.6 * (len(s.searched) + 1)), 4.2)),
+    FigureSpec("importances", "Parameter importances",
+               "How much of the variation in validation accuracy each parameter explains "
+               "(Optuna's importance evaluator).", _one(plot_importances),
+               lambda s: None if s.importances else (s.importance_note or "not available"),
+               lambda s: (6.0, 1.2 + 0.45 * len(s.importances or {}))),
+    FigureSpec("learning_curves", "Learning curves",
+               "Validation accuracy per epoch of every trial; pruned trials are dashed and end "
+               "in a cross where they were stopped.", _one(plot_learning_curves),
+               lambda s: None if len(s.intermediate) else "no trial has reported an epoch"),
+    FigureSpec("best_model", "Best model",
+               "Training loss and training / validation accuracy per epoch of the best model.",
+               _draw_best, lambda s: None if s.best_history else "no complete trial with a "
+               "recorded history", lambda s: (9.0, 3.4)),
+    FigureSpec("first_layer", "First-layer weights",
+               "The best model's first-layer weights, one tile per unit.",
+               _one(plot_weight_tiles),
+               lambda s: None if s.weight_tiles is not None else "needs image data and the "
+               "stored best model", lambda s: (5.0, 5.0)),
+    FigureSpec("confusion", "Confusion matrix (test)",
+               "Counts of true (rows) against predicted (columns) classes on the test split.",
+               _one(plot_confusion),
+               lambda s: None if s.evaluation is not None else "needs the test evaluation",
+               lambda s: (5.6 + 0.1 * len(s.evaluation.confusion_matrix),
+                          4.8 + 0.1 * len(s.evaluation.confusion_matrix))),
+    FigureSpec("decision_boundary", "Decision boundary",
+               "The best model's predicted class over the plane, with the training and "
+               "validation points.", _one(plot_decision_boundary),
+               lambda s: None if s.boundary is not None else "needs 2-D data, the data and the "
+               "stored best model", lambda s: (5.5, 4.6)),
+)
+
+
+def render_png(spec: FigureSpec, summary: StudySummary) -> bytes:
+    """Draw one figure and return its PNG bytes."""
+    fig = Figure(figsize=spec.size(summary), dpi=_DPI, layout="constrained")
+    spec.draw(summary, fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

@@ -1,0 +1,332 @@
+"""The report's data, computed before anything is drawn: tables, facts and arrays, no matplotlib."""
+
+from __future__ import annotations
+
+import math
+import platform
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpsearch import _attrs as A
+from hpsearch.results import (
+    STATES,
+    grid_table,
+    intermediate_frame,
+    summary_facts,
+    trials_frame,
+)
+
+__all__ = ["StudySummary", "build_summary"]
+
+TOP_K = 10
+_MAX_TILES = 64
+_MESH = 150
+# scheme://user:password@host -> scheme://user:***@host (study files may carry storage URLs).
+_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"']+:)[^@\s\"']+@")
+
+
+@dataclass
+class StudySummary:
+    """Everything the report shows, as plain data.
+
+    Attributes:
+        name: the stored study name.
+        description: the study file's description.
+        metric: the metric maximized.
+        dataset: dataset name.
+        fingerprint: dataset fingerprint the study ran on.
+        sampler: sampler name.
+        pruner: pruner name.
+        config_text: the study file as run, passwords in URLs redacted.
+        config_path: where it was read from.
+        versions: "as run" and "report" version tables.
+        trials: ``trials_frame`` plus ``best_so_far``.
+        intermediate: ``intermediate_frame``.
+        facts: ``summary_facts``.
+        searched: the searched parameters (those a trial sampled), in space order.
+        log_params: searched parameters on a log scale.
+        top: the top-k complete trials (number, value, searched parameters, epochs, seconds).
+        grid: the grid table for grid studies, else None.
+        grid_pivot: value by the two grid parameters, when the grid has exactly two.
+        importances: parameter -> importance, or None (``importance_note`` says why).
+        importance_note: why importances are missing.
+        best_history: per-epoch loss / train_acc / val_acc of the best model, or None.
+        best_history_source: where ``best_history`` came from.
+        evaluation: the stored test evaluation, or None.
+        weight_tiles: a mosaic of first-layer weights, (H, W) or (H, W, 3) in [0, 1], or None.
+        boundary: mesh, predictions and data for a 2-D decision boundary, or None.
+        notes: sentences saying what is missing and why.
+        generated: when the summary was made (UTC, ISO).
+    """
+
+    name: str
+    description: str
+    metric: str
+    dataset: str
+    fingerprint: str
+    sampler: str
+    pruner: str
+    config_text: str
+    config_path: str
+    versions: dict[str, dict[str, str]]
+    trials: pd.DataFrame
+    intermediate: pd.DataFrame
+    facts: dict[str, Any]
+    searched: list[str]
+    log_params: set[str]
+    top: pd.DataFrame
+    grid: pd.DataFrame | None = None
+    grid_pivot: pd.DataFrame | None = None
+    importances: dict[str, float] | None = None
+    importance_note: str = ""
+    best_history: dict[str, list[float]] | None = None
+    best_history_source: str = ""
+    evaluation: Any = None
+    weight_tiles: np.ndarray | None = None
+    boundary: dict[str, np.ndarray] | None = None
+    notes: list[str] = field(default_factory=list)
+    generated: str = ""
+
+    @property
+    def complete(self) -> pd.DataFrame:
+        """The complete trials."""
+        return self.trials[self.trials["state"] == "complete"]
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` replaced by ``***``."""
+    return _PASSWORD_RE.sub(r"\1***@", text)
+
+
+def _searched(study: Any, config: Any, trials: pd.DataFrame) -> tuple[list[str], set[str]]:
+    names: dict[str, None] = {}
+    for t in study.get_trials(deepcopy=False):
+        names.update(dict.fromkeys(t.params))
+    order = list(config.space) if config is not None else []
+    searched = sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+    log_params = set()
+    for t in study.get_trials(deepcopy=False):
+        for name, dist in t.distributions.items():
+            if getattr(dist, "log", False):
+                log_params.add(name)
+    return [n for n in searched if n in trials.columns], log_params
+
+
+def _with_best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
+    complete_values = trials["value"].where(trials["state"] == "complete")
+    return trials.assign(best_so_far=complete_values.cummax())
+
+
+def _top(trials: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
+    complete = trials[trials["state"] == "complete"]
+    columns = ["number", "value", *searched, "epochs_run", "duration_s"]
+    return (complete.sort_values(["value", "number"], ascending=[False, True])
+            .head(TOP_K)[columns].reset_index(drop=True))
+
+
+def _grid_pivot(grid: pd.DataFrame | None, config: Any) -> pd.DataFrame | None:
+    if grid is None:
+        return None
+    names = [c for c in grid.columns if c not in ("value", "state", "number")]
+    if len(names) != 2:
+        return None
+    rows, cols = names
+    return grid.pivot_table(index=rows, columns=cols, values="value", aggfunc="max")
+
+
+def _importances(study: Any, trials: pd.DataFrame, searched: list[str]
+                 ) -> tuple[dict[str, float] | None, str]:
+    complete = trials[trials["state"] == "complete"]
+    if len(complete) < 2:
+        return None, (f"Parameter importances need at least 2 complete trials; this study has "
+                      f"{len(complete)}.")
+    varying = [n for n in searched if complete[n].astype(str).nunique() > 1]
+    if not varying:
+        return None, "Parameter importances need at least one parameter that varies."
+    import optuna
+
+    try:
+        with warnings.catch_warnings():  # "few trials per regime": the figure's caption says so
+            warnings.simplefilter("ignore", UserWarning)
+            found = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError) as exc:
+        return None, f"Optuna could not compute parameter importances: {exc}"
+    if not found:
+        return None, "Optuna found no parameter shared by all complete trials to rank."
+    return {k: float(v) for k, v in found.items()}, ""
+
+
+def _best_history(study: Any, facts: Mapping[str, Any], evaluation: Any
+                  ) -> tuple[dict[str, list[float]] | None, str]:
+    if evaluation is not None and evaluation.history.get("loss"):
+        return dict(evaluation.history), (f"the model retrained from trial "
+                                          f"{evaluation.trial_number} with seed {evaluation.seed}")
+    if facts["best_trial"] is None:
+        return None, ""
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == facts["best_trial"])
+    history = trial.user_attrs.get(A.TRIAL_HISTORY)
+    if not history or not history.get("loss"):
+        return None, ""
+    return dict(history), f"trial {trial.number} as recorded during the search"
+
+
+def _load_model(evaluation: Any) -> Any:
+    if evaluation is None or evaluation.model_path is None:
+        return None
+    import netcore
+
+    try:
+        return netcore.load_model(evaluation.model_path)
+    except (OSError, ValueError):
+        return None
+
+
+def _tiles(model: Any, image_shape: tuple[int, ...] | None) -> np.ndarray | None:
+    """First-layer weights as one mosaic image: each unit's weights shown as an image tile."""
+    if model is None or image_shape is None or "W1" not in model.params:
+        return None
+    w = np.asarray(model.params["W1"], dtype=np.float64)
+    c, h, wd = (int(v) for v in image_shape)
+    if w.ndim == 2 and w.shape[0] == c * h * wd:  # fully connected: (D, hidden)
+        tiles = w.T[:_MAX_TILES].reshape(-1, c, h, wd)
+    elif w.ndim == 4 and w.shape[1] == c:  # convolution: (F, C, k, k)
+        tiles = w[:_MAX_TILES]
+    else:
+        return None
+    tiles = tiles.transpose(0, 2, 3, 1)  # (n, h, w, C)
+    low = tiles.min(axis=(1, 2, 3), keepdims=True)
+    span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
+    tiles = (tiles - low) / np.where(span > 0, span, 1.0)
+    n, th, tw, ch = tiles.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    pad = 1
+    mosaic = np.ones((rows * (th + pad) + pad, cols * (tw + pad) + pad, ch))
+    for i in range(n):
+        r, k = divmod(i, cols)
+        y0, x0 = pad + r * (th + pad), pad + k * (tw + pad)
+        mosaic[y0:y0 + th, x0:x0 + tw] = tiles[i]
+    return mosaic[..., 0] if ch == 1 else mosaic if ch == 3 else mosaic.mean(axis=2)
+
+
+def _boundary(model: Any, dataset: Any) -> dict[str, np.ndarray] | None:
+    """Predicted class over a mesh covering the training and validation data (never the test)."""
+    if model is None or dataset is None or tuple(dataset.input_shape) != (2,):
+        return None
+    X = np.concatenate([dataset.X_train, dataset.X_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    (x0, y0), (x1, y1) = X.min(axis=0), X.max(axis=0)
+    mx, my = 0.1 * (x1 - x0) + 1e-6, 0.1 * (y1 - y0) + 1e-6
+    xs = np.linspace(x0 - mx, x1 + mx, _MESH)
+    ys = np.linspace(y0 - my, y1 + my, _MESH)
+    xx, yy = np.meshgrid(xs, ys)
+    mesh = np.column_stack([xx.ravel(), yy.ravel()]).astype(dataset.X_train.dtype)
+    zz = np.asarray(model.predict(mesh)).reshape(xx.shape)
+    return {"xx": xx, "yy": yy, "zz": zz, "X": X, "y": y,
+            "num_classes": np.asarray(dataset.num_classes)}
+
+
+def _versions(study: Any) -> dict[str, dict[str, str]]:
+    import matplotlib
+    import optuna
+
+    import hpsearch
+
+    as_run = {str(k): str(v) for k, v in (study.user_attrs.get(A.STUDY_VERSIONS) or {}).items()}
+    now = {"hpsearch": hpsearch.__version__, "python": platform.python_version(),
+           "numpy": np.__version__, "pandas": pd.__version__, "optuna": optuna.__version__,
+           "matplotlib": matplotlib.__version__}
+    return {"as run": as_run, "report": now}
+
+
+def build_summary(study: Any, config: Any, *, dataset: Any = None,
+                  evaluation: Any = None) -> StudySummary:
+    """Compute everything the report shows.
+
+    Args:
+        study: the ``optuna.Study`` (finished, running, failed or empty).
+        config: its ``StudyConfig``.
+        dataset: the loaded dataset, for the decision boundary of 2-D data (optional).
+        evaluation: the stored test evaluation (optional; model figures need it).
+
+    Returns:
+        The summary; ``notes`` says what could not be shown and why.
+    """
+    attrs = study.user_attrs
+    trials = _with_best_so_far(trials_frame(study, config))
+    facts = summary_facts(study, config)
+    searched, log_params = _searched(study, config, trials)
+    notes: list[str] = []
+    by_state = facts["by_state"]
+    if facts["n_trials"] == 0:
+        notes.append("This study has no trials yet.")
+    elif by_state["complete"] == 0:
+        notes.append("No trial has completed yet"
+                     + (f" ({by_state['failed']} failed, {by_state['pruned']} pruned)."
+                        if by_state["failed"] or by_state["pruned"] else "."))
+    if by_state["running"]:
+        notes.append(f"The study is still running ({by_state['running']} trials in flight): "
+                     "this report shows it as it was when the report was made.")
+    importances, importance_note = _importances(study, trials, searched)
+    if importance_note and facts["n_trials"]:
+        notes.append(importance_note)
+    best_history, source = _best_history(study, facts, evaluation)
+
+    model = _load_model(evaluation)
+    if evaluation is None and by_state["complete"]:
+        notes.append("No test evaluation stored: run `hpsearch best` for the test accuracy, the "
+                     "confusion matrix and the figures drawn from the best model.")
+    elif evaluation is not None and model is None:
+        notes.append("The best model's file could not be read; figures drawn from it are left "
+                     "out.")
+    image_shape = (tuple(evaluation.image_shape) if evaluation is not None
+                   and evaluation.image_shape else
+                   tuple(dataset.image_shape) if dataset is not None
+                   and dataset.image_shape is not None else None)
+    input_shape = (tuple(evaluation.input_shape) if evaluation is not None else
+                   tuple(dataset.input_shape) if dataset is not None else None)
+    if model is not None and input_shape == (2,) and dataset is None:
+        notes.append("The data were not loaded, so the decision boundary is left out.")
+    grid = grid_table(study, config)
+    return StudySummary(
+        name=study.study_name,
+        description=getattr(config, "description", "") or "",
+        metric=attrs.get(A.STUDY_METRIC, getattr(config, "metric", "val_accuracy")),
+        dataset=attrs.get(A.STUDY_DATASET, getattr(config, "dataset", "")),
+        fingerprint=attrs.get(A.STUDY_FINGERPRINT, ""),
+        sampler=attrs.get(A.STUDY_SAMPLER, getattr(config, "sampler", "")),
+        pruner=attrs.get(A.STUDY_PRUNER, getattr(config, "pruner", "")),
+        config_text=redact_text(attrs.get(A.STUDY_CONFIG_TEXT) or getattr(config, "text", "")),
+        config_path=redact_text(str(attrs.get(A.STUDY_CONFIG_PATH)
+                                    or getattr(config, "source", "") or "")),
+        versions=_versions(study),
+        trials=trials,
+        intermediate=intermediate_frame(study),
+        facts=facts,
+        searched=searched,
+        log_params=log_params,
+        top=_top(trials, searched),
+        grid=grid,
+        grid_pivot=_grid_pivot(grid, config),
+        importances=importances,
+        importance_note=importance_note,
+        best_history=best_history,
+        best_history_source=source,
+        evaluation=evaluation,
+        weight_tiles=_tiles(model, image_shape),
+        boundary=_boundary(model, dataset),
+        notes=notes,
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def state_order() -> list[str]:
+    """Trial states in the order reports list them."""
+    return list(STATES.values())
