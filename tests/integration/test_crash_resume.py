@@ -127,3 +127,46 @@ name = "none"
                or (t.state == TrialState.FAIL
                    and t.user_attrs.get(A.TRIAL_FAILURE) != A.REASON_INTERRUPTED)]
     assert len(counted) == 12
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
+    config = write_study(tmp_path, "sigint", """
+n_trials = 8
+[space]
+num_epochs = 300
+hidden_size = 512
+learning_rate = { low = 1e-3, high = 1e-1, log = true }
+[pruner]
+name = "none"
+""", n_train=1000)
+    runs = tmp_path / "runs"
+    args = ["run", str(config.source), "--runs-dir", str(runs), "--no-evaluate", "--no-report",
+            "--no-progress", "--max-in-flight", "2"]
+    driver = subprocess.Popen(_hpsearch(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    storage = default_storage(runs, "sigint")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            trials = optuna.load_study(study_name="sigint", storage=storage).get_trials()
+        except Exception:
+            continue
+        if any(t.state == TrialState.COMPLETE for t in trials) and any(
+                t.state == TrialState.RUNNING for t in trials):
+            break
+    driver.send_signal(signal.SIGINT)
+    out, _ = driver.communicate(timeout=60)
+    assert driver.returncode == 130
+    assert "interrupted: run the same command again to resume" in out
+    trials = optuna.load_study(study_name="sigint", storage=storage).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get(A.TRIAL_FAILURE) == A.REASON_INTERRUPTED]
+    assert interrupted
+    result = subprocess.run(_hpsearch(*args), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = optuna.load_study(study_name="sigint", storage=storage).get_trials()
+    for old in interrupted:
+        rerun = [t for t in trials if t.user_attrs.get(A.TRIAL_RETRY_OF) == old.number]
+        assert len(rerun) == 1 and rerun[0].params == old.params

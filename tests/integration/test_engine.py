@@ -151,3 +151,25 @@ learning_rate = { low = 1e-3, high = 1e-1 }
 """)
     with _driver_lock(tmp_path / "runs" / "locked"), pytest.raises(StudyError, match="another"):
         run_study(config, runs_dir=tmp_path / "runs", progress=False)
+
+
+def test_trial_errors_and_timeouts_fail_with_their_reason(ray_local, tmp_path):
+    # A CNN on flattened data raises inside the worker; a 0.2 s limit stops a long trial.
+    config = write_study(tmp_path, "errors", """
+[space]
+num_epochs = 400
+model = { grid = ["cnn", "fc"] }
+learning_rate = 1e-2
+[sampler]
+name = "grid"
+[pruner]
+name = "none"
+[run]
+trial_timeout_s = 0.2
+""", n_train=1000)
+    summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
+    assert summary.n_failed == 2
+    reasons = {t.params["model"]: t.user_attrs[A.TRIAL_FAILURE]
+               for t in _load(tmp_path, "errors").get_trials()}
+    assert reasons["cnn"].startswith("ValueError: model 'cnn' needs image data")
+    assert reasons["fc"].startswith("timed out after")
