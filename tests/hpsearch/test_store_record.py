@@ -1,0 +1,17 @@
+import optuna
+import pytest
+
+from hpsearch.study import _make_storage, _store_record
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_store_record_writes_curve_and_attrs_on_both_paths(tmp_path, kind):
+    storage = (_make_storage(f"sqlite:///{tmp_path / 's.db'}") if kind == "sqlite"
+               else optuna.storages.InMemoryStorage())
+    study = optuna.create_study(storage=storage, direction="maximize")
+    trial = study.ask()
+    _store_record(study, trial, {1: 0.5, 2: 0.75}, {"seed": 7, "history": {"val_acc": [0.5]}})
+    study.tell(trial, 0.75)
+    stored = study.get_trials()[0]
+    assert stored.intermediate_values == {1: 0.5, 2: 0.75}
+    assert stored.user_attrs == {"seed": 7, "history": {"val_acc": [0.5]}}
