@@ -26,9 +26,10 @@ class _UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.config import ConfigError
     from hpsearch.datasets import DatasetError
+    from hpsearch.evaluate import EvaluationError
     from hpsearch.study import StudyError
 
-    return (_UserError, ConfigError, DatasetError, StudyError)
+    return (_UserError, ConfigError, DatasetError, EvaluationError, StudyError)
 
 
 # --- finding a study ------------------------------------------------------------------------------
@@ -105,6 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("interrupted: run the same command again to resume")
         return 130
     run_dir = args.runs_dir / config.name
+    _export(config, args)
     evaluation = None
     if config.run.evaluate_best and not args.no_evaluate and summary.best_value is not None:
         evaluation = _evaluate(config, args, dataset)
@@ -124,6 +126,15 @@ def _evaluate(config: Any, args: argparse.Namespace, dataset: Any, study: Any = 
                                train_on_val=getattr(args, "train_on_val", False))
     print(f"test accuracy of the best configuration: {_describe_eval(evaluation)}")
     return evaluation
+
+
+def _export(config: Any, args: argparse.Namespace) -> None:
+    from hpsearch.results import export_tables
+
+    _, study = _open(str(config.source) if config.source else config.name, args.runs_dir,
+                     args.storage)
+    paths = export_tables(study, args.runs_dir / config.name, config)
+    print("tables: " + ", ".join(str(p) for p in paths.values()))
 
 
 def _describe_eval(evaluation: Any) -> str:
@@ -195,6 +206,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"warning: data not available ({exc}); figures that need it are left out",
               file=sys.stderr)
         dataset = None
+    _export(config, args)
     _report(config, args, dataset, None, args.runs_dir / config.name)
     return 0
 

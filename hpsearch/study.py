@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import math
+import re
 import signal
 import threading
 import time
@@ -114,14 +115,13 @@ def default_storage(runs_dir: Path, name: str) -> str:
     return f"sqlite:///{(runs_dir / name / 'study.db').resolve()}"
 
 
-def redact(url: str) -> str:
-    """A storage URL fit to print or store: any password replaced by ``***``."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+# scheme://user:password@host -> the password part.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"']*:)[^\s\"']*(?=@)")
+
+
+def redact(text: str) -> str:
+    """A storage URL (or any text holding URLs) fit to print or store: passwords become ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***", text)
 
 
 def _make_storage(url: str) -> Any:
@@ -216,7 +216,7 @@ def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
                 "Restore the data or options, or give the study a new name")
         return
     attrs = {
-        A.STUDY_CONFIG_TEXT: config.text,
+        A.STUDY_CONFIG_TEXT: redact(config.text),  # a [run] storage URL may hold a password
         A.STUDY_CONFIG_PATH: str(config.source or ""),
         A.STUDY_METRIC: config.metric,
         A.STUDY_DATASET: config.dataset,
@@ -658,7 +658,7 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=min(initial, total), unit="trial",
-                            dynamic_ncols=True, desc="trials")
+                            dynamic_ncols=True, desc="trials", mininterval=0.5)
         self._last = 0.0
 
     def done(self, state: str) -> None:
@@ -668,13 +668,13 @@ class _Progress:
 
     def update(self, running: int, best: Any) -> None:
         now = time.monotonic()
-        if self.bar is None or now - self._last < 0.2:
+        if self.bar is None or now - self._last < 0.5:
             return
         self._last = now
         best_text = "-" if best is None else f"{best.value:.4f}"
         self.bar.set_postfix_str(f"in flight={running} pruned={self.counts['pruned']} "
                                  f"failed={self.counts['failed']} best={best_text}",
-                                 refresh=True)
+                                 refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
