@@ -146,8 +146,16 @@ def run_optuna(tmp: Path, seed: int, n_trials: int, epochs: int, n_jobs: int) ->
             "best": study.best_value, "trial_s": sum(durations)}
 
 
+def _tune_space(trial) -> None:
+    # The same space as STUDY, define-by-run (module level: Tune pickles its searcher).
+    trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
+    trial.suggest_float("reg", 1e-6, 1e-2, log=True)
+    trial.suggest_int("hidden_size", 32, 256)
+    trial.suggest_float("dropout", 0.0, 0.5)
+    trial.suggest_categorical("update_rule", ["sgd_momentum", "adam"])
+
+
 def run_tune(tmp: Path, seed: int, n_trials: int, epochs: int) -> dict:
-    import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
@@ -170,14 +178,7 @@ def run_tune(tmp: Path, seed: int, n_trials: int, epochs: int) -> dict:
         tune.report({"val_acc": solver.best_val_acc, "trial_s": time.perf_counter() - t0,
                      "done_best": solver.best_val_acc})
 
-    def space(trial: optuna.Trial):
-        trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
-        trial.suggest_float("reg", 1e-6, 1e-2, log=True)
-        trial.suggest_int("hidden_size", 32, 256)
-        trial.suggest_float("dropout", 0.0, 0.5)
-        trial.suggest_categorical("update_rule", ["sgd_momentum", "adam"])
-
-    search = OptunaSearch(space=space, metric="val_acc", mode="max", seed=seed)
+    search = OptunaSearch(space=_tune_space, metric="val_acc", mode="max", seed=seed)
     tuner = tune.Tuner(
         tune.with_parameters(trainable, data=dataset),
         tune_config=tune.TuneConfig(search_alg=search, num_samples=n_trials,
@@ -220,16 +221,15 @@ def main() -> None:
     import ray
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ep = args.epochs
     engines = {
-        "hpsearch (no pruning)": lambda t, s: run_hpsearch(t, s, args.trials, args.epochs, "none"),
-        "hpsearch (median pruning)": lambda t, s: run_hpsearch(t, s, args.trials, args.epochs,
-                                                               "median"),
-        "optuna n_jobs=1": lambda t, s: run_optuna(t, s, args.trials, args.epochs, 1),
-        "optuna n_jobs=2": lambda t, s: run_optuna(t, s, args.trials, args.epochs, 2),
+        "hpsearch (no pruning)": lambda t, s, n: run_hpsearch(t, s, n, ep, "none"),
+        "hpsearch (median pruning)": lambda t, s, n: run_hpsearch(t, s, n, ep, "median"),
+        "optuna n_jobs=1": lambda t, s, n: run_optuna(t, s, n, ep, 1),
+        "optuna n_jobs=2": lambda t, s, n: run_optuna(t, s, n, ep, 2),
     }
     if not args.skip_tune:
-        engines["ray tune + OptunaSearch"] = lambda t, s: run_tune(t, s, args.trials,
-                                                                   args.epochs)
+        engines["ray tune + OptunaSearch"] = lambda t, s, n: run_tune(t, s, n, ep)
     results: dict[str, list[dict]] = {name: [] for name in engines}
     firsts: list[float] = []
     peaks: list[float] = []
@@ -242,9 +242,13 @@ def main() -> None:
                 firsts.append(first_result_fresh(tmp / f"first{rep}", rep))
             peaks.append((rss.peak - baseline) / 2**20)
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # Warm-up, not measured: Ray's worker processes start and import the training code.
+        (tmp / "warmup").mkdir()
+        for run in engines.values():
+            run(tmp / "warmup", 100, 4)
         for rep in range(args.repeats):  # interleaved, so load from elsewhere hits all alike
             for name, run in engines.items():
-                results[name].append(run(tmp, rep))
+                results[name].append(run(tmp, rep, args.trials))
                 print(f"rep {rep} {name}: {results[name][-1]}", file=sys.stderr)
         ray.shutdown()
 

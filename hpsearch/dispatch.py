@@ -18,6 +18,7 @@ from typing import Any
 
 import ray
 
+from hpsearch._pruning import PruneMirror
 from hpsearch.worker import TrialResult, train_trial
 
 __all__ = ["PruningChannel", "Report", "launch_trial", "warm_up_workers"]
@@ -34,19 +35,33 @@ class Report:
 
 @ray.remote(num_cpus=0, max_concurrency=10_000)
 class PruningChannel:
-    """A mailbox between running trials and the study's owner (the driver).
+    """Where running trials report each epoch, and learn whether to stop.
 
-    ``report`` is called by workers and resolves to the pruning decision for that epoch;
-    ``poll`` is a long poll the driver keeps open; ``decide`` answers the waiting reports.
+    With a ``PruneMirror`` the channel answers at once from its in-memory copy of the study's
+    learning curves, one message from the worker, never waiting on the driver (which may be busy
+    sampling the next trial). Without one (Hyperband, whose brackets follow the stored trial
+    numbers) reports queue up for the driver, which drains them with ``poll`` and answers with
+    ``decide``. Either way the channel only reads: the driver stays the study's only writer.
     """
 
     def __init__(self) -> None:
+        self._mirror: PruneMirror | None = None
         self._inbox: list[Report] = []
         self._waiting: dict[tuple[int, int], asyncio.Future[bool]] = {}
         self._event = asyncio.Event()
 
+    def attach(self, mirror: PruneMirror) -> None:
+        """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
+        self._mirror = mirror
+
+    def ping(self) -> bool:
+        """Resolves once the actor is up."""
+        return True
+
     async def report(self, trial: int, epoch: int, value: float) -> bool:
-        """Queue a report; resolves to True when the trial should stop."""
+        """Record one epoch's validation accuracy; resolves to True when the trial should stop."""
+        if self._mirror is not None:
+            return self._mirror.report(trial, epoch, value)
         future = asyncio.get_running_loop().create_future()
         self._waiting[(trial, epoch)] = future
         self._inbox.append(Report(trial, epoch, value))
@@ -69,8 +84,10 @@ class PruningChannel:
             if future is not None and not future.done():
                 future.set_result(prune)
 
-    def forget(self, trial: int) -> None:
-        """Release every report of a finished trial (their answers no longer matter)."""
+    def finish(self, trial: int, state: str, value: float | None) -> None:
+        """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner."""
+        if self._mirror is not None:
+            self._mirror.finish(trial, state, value)
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():
@@ -80,9 +97,8 @@ class PruningChannel:
 class _AsyncReporter:
     """The worker's side of the channel: send each epoch's report and keep training.
 
-    The answer to epoch k's report is read at the end of epoch k + 1 (waiting for it there only if
-    it has not arrived yet), so messaging overlaps a whole epoch of training and a pruned trial
-    still stops within one epoch of the decision.
+    Answers are read when they have arrived (one message away: typically well within the next
+    epoch); the worker never waits for one, so messaging stays off the training path.
     """
 
     def __init__(self, channel: Any, trial: int) -> None:
@@ -92,14 +108,16 @@ class _AsyncReporter:
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
 
     def __call__(self, epoch: int, value: float) -> bool:
-        # Every pending report is from an earlier epoch: its answer is due now.
         if self._pending:
-            epochs, refs = zip(*self._pending, strict=True)
-            stop = [e for e, prune in zip(epochs, ray.get(list(refs)), strict=True) if prune]
-            self._pending = []
-            if stop:
-                self.decided_at = min(stop)
-                return True
+            refs = [ref for _, ref in self._pending]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            if ready:
+                answers = dict(zip(ready, ray.get(ready), strict=True))
+                stop = [e for e, ref in self._pending if answers.get(ref)]
+                if stop:
+                    self.decided_at = min(stop)
+                    return True
+                self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
         self._pending.append((epoch, self._channel.report.remote(self._trial, epoch, value)))
         return False
 

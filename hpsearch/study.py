@@ -355,11 +355,15 @@ def _cluster_slots(cpus_per_trial: float) -> int:
 
 def _run(config: StudyConfig, url: str, n_target: int, max_in_flight: int | None,
          progress: bool, dataset: Any, t_call: float) -> RunSummary:
+    import ray
+
     from hpsearch.datasets import load_dataset
-    from hpsearch.dispatch import warm_up_workers
+    from hpsearch.dispatch import PruningChannel, warm_up_workers
 
     warm_up_workers(max_in_flight or config.run.max_in_flight
                     or _cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
+    # The pruning channel's actor process starts meanwhile too (about a second here).
+    channel = None if config.pruner == "none" else PruningChannel.remote()
     if dataset is None:
         dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
                                **dict(config.dataset_options))
@@ -370,9 +374,17 @@ def _run(config: StudyConfig, url: str, n_target: int, max_in_flight: int | None
     _record_study_attrs(study, config, dataset)
     summary = RunSummary(name=config.name, storage=redact(url))
     summary.n_recovered = _recover(study)
+    if channel is not None:
+        # Hyperband assigns brackets by stored trial number: it decides on the stored study, via
+        # the driver. Every other pruner decides in the channel, on a copy of the curves. Trials
+        # start only once the channel is up, so no report waits on an actor being born.
+        if config.pruner != "hyperband":
+            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
+        ray.get(channel.ping.remote())
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
-    _Loop(config, study, dataset, summary, n_target, max_in_flight, progress, t_call).run()
+    _Loop(config, study, dataset, summary, n_target, max_in_flight, progress, t_call,
+          channel).run()
     best = _best(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (
@@ -408,10 +420,9 @@ class _Loop:
     """The ask -> launch -> collect -> tell loop, with the pruning channel and a progress bar."""
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
-                 n_target: int, max_in_flight: int | None, progress: bool, t_call: float) -> None:
+                 n_target: int, max_in_flight: int | None, progress: bool, t_call: float,
+                 channel: Any) -> None:
         import ray
-
-        from hpsearch.dispatch import PruningChannel
 
         self.config, self.study, self.dataset, self.summary = config, study, dataset, summary
         self.n_target = n_target
@@ -419,10 +430,8 @@ class _Loop:
         self.cpus = config.run.cpus_per_trial
         self.t_call = t_call
         self.dataset_ref = ray.put(dataset)  # once per study; tasks get zero-copy views
-        self.channel = None if config.pruner == "none" else PruningChannel.remote()
-        # Hyperband assigns brackets by trial number, so it decides on the stored study itself.
-        self.mirror = (PruneMirror(study, config.make_pruner())
-                       if config.pruner not in ("none", "hyperband") else None)
+        self.channel = channel
+        self.decides_here = config.pruner == "hyperband"
         self.running: dict[Any, _Running] = {}
         self.by_number: dict[int, Any] = {}
         self.n_done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
@@ -456,7 +465,7 @@ class _Loop:
         deadline = (None if self.config.timeout_s is None
                     else time.monotonic() + self.config.timeout_s)
         t_first = None
-        poll = self.channel.poll.remote() if self.channel else None
+        poll = self.channel.poll.remote() if self.decides_here else None
         try:
             while not self.stop_requested:
                 capacity = self._capacity()
@@ -515,8 +524,6 @@ class _Loop:
                            timeout_s=self.config.run.trial_timeout_s)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
         self.by_number[trial.number] = ref
-        if self.mirror is not None:
-            self.mirror.start(trial.number)
 
     def _answer(self, reports: list[Any]) -> None:
         t0 = time.perf_counter()
@@ -525,9 +532,6 @@ class _Loop:
             ref = self.by_number.get(r.trial)
             if ref is None:  # the trial already finished; its answer no longer matters
                 decisions.append((r.trial, r.epoch, False))
-                continue
-            if self.mirror is not None:
-                decisions.append((r.trial, r.epoch, self.mirror.report(r.trial, r.epoch, r.value)))
                 continue
             entry = self.running[ref]
             entry.trial.report(r.value, r.epoch)
@@ -547,6 +551,12 @@ class _Loop:
             result = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
             self._finish_failed(entry, "cancelled: trial timed out")
+            return
+        except ray.exceptions.RayTaskError as exc:
+            # Raised in the task but outside the trial's own code (e.g. the worker cannot import
+            # the project): the trial's parameters are not to blame, the environment is.
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            self._finish_failed(entry, f"task error: {type(cause).__name__}: {cause}")
             return
         except ray.exceptions.RayError as exc:
             # The worker or its node died, and Ray's retries ran out: fail it, run it again once.
@@ -611,10 +621,8 @@ class _Loop:
         self._forget(trial.number)
 
     def _forget(self, number: int, state: str = "failed", value: float | None = None) -> None:
-        if self.mirror is not None:
-            self.mirror.finish(number, state, value)
         if self.channel is not None:
-            self.channel.forget.remote(number)
+            self.channel.finish.remote(number, state, value)
 
     def _enforce_timeouts(self) -> None:
         """Hard stop for a trial that ignores its own deadline (stuck inside an epoch)."""
