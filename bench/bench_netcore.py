@@ -51,15 +51,12 @@ def matmul_peak(repeats: int) -> float:
     return 2 * 1024**3 / t / 1e9
 
 
-def _netcore_step(model, rule, X, y, configs):
-    params = model.params
-
-    def step():
-        _, grads = model.loss(X, y)
-        for p, w in params.items():
-            params[p], configs[p] = rule(w, grads[p], configs[p])
-
-    return step
+def _netcore_step(model, rule, X, y, lr):
+    # The Solver's own step (loss, gradients, update) on a fixed minibatch: with a built-in
+    # rule all parameters are updated as one flat array, as in training.
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    solver = nc.Solver(model, data, update_rule=rule, optim_config={"learning_rate": lr})
+    return lambda: solver._step(X, y)
 
 
 def _matmul_only(X, W1, W2, N, C):
@@ -106,8 +103,7 @@ def bench_steps(torch, repeats: int, peak: float) -> list[tuple]:
         flops = 3 * 2 * N * (D * H + H * C)  # a step counted as 3x the forward pass
         for rule, lr in (("sgd", 1e-3), ("adam", 1e-4)):
             model = nc.TwoLayerNet(D, H, C, weight_scale="he", seed=0)
-            configs = {p: {"learning_rate": lr} for p in model.params}
-            contenders = {"netcore": _netcore_step(model, nc.UPDATE_RULES[rule], X, y, configs)}
+            contenders = {"netcore": _netcore_step(model, rule, X, y, lr)}
             if torch is not None:
                 contenders["torch"] = _torch_step(torch, D, H, C, X, y, rule, lr)
             contenders["matmul"] = _matmul_only(X, model.params["W1"], model.params["W2"], N, C)

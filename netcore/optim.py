@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "ELEMENTWISE_RULES",
     "UPDATE_RULES",
     "UpdateRule",
     "adam",
@@ -164,6 +165,11 @@ UPDATE_RULES: dict[str, UpdateRule] = {
     "rmsprop": rmsprop,
     "adam": adam,
 }
+
+#: Rules whose update of each element depends on that element alone (and scalars): applied
+#: to all parameters concatenated in one flat array they give bit-identical results, which
+#: lets the Solver update a whole model in one call per step.
+ELEMENTWISE_RULES = frozenset(UPDATE_RULES.values())
 
 
 def get_update_rule(rule: str | UpdateRule) -> UpdateRule:

@@ -247,3 +247,36 @@ def test_bad_data_and_arguments(digits):
         nc.Solver(model, data, batch_size=0)
     with pytest.raises(ValueError, match=r"num_iterations = -1"):
         nc.Solver(model, data, num_iterations=-1)
+
+
+@pytest.mark.parametrize("rule", sorted(nc.UPDATE_RULES))
+def test_flat_update_matches_per_parameter_updates_bit_for_bit(digits, rule):
+    # The Solver updates a built-in rule's parameters as one flat array; a wrapped rule (not
+    # known to be elementwise) takes the per-parameter path. Both must give the same numbers.
+    def run(update_rule):
+        model = nc.FullyConnectedNet(
+            [32, 16], input_dim=64, normalization="batchnorm", weight_scale="he", seed=3
+        )
+        solver = nc.Solver(
+            model,
+            _data(digits, 300),
+            update_rule=update_rule,
+            optim_config={"learning_rate": 1e-2},
+            lr_decay=0.9,
+            batch_size=50,
+            num_epochs=3,
+            seed=0,
+            verbose=False,
+        ).train()
+        return model, solver
+
+    m_flat, s_flat = run(rule)
+    m_each, s_each = run(lambda w, dw, c: nc.UPDATE_RULES[rule](w, dw, c))
+    assert len(set(map(id, s_flat.optim_configs.values()))) == 1  # the flat path ran
+    assert len(set(map(id, s_each.optim_configs.values()))) == len(m_each.params)
+    assert s_flat.loss_history == s_each.loss_history
+    assert s_flat.val_acc_history == s_each.val_acc_history
+    for k in m_flat.params:
+        np.testing.assert_array_equal(m_flat.params[k], m_each.params[k])
+    assert s_flat.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.9**3)
+    assert s_each.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.9**3)
