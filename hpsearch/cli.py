@@ -183,10 +183,14 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     if args.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
-        with pd.option_context("display.max_rows", None, "display.width", 200,
+        # On a terminal, columns with one value throughout say nothing: --csv has them all.
+        keep = [c for c in frame.columns if c in ("number", "state", "value")
+                or frame[c].astype(str).nunique() > 1]
+        with pd.option_context("display.max_rows", None, "display.width", 250,
                                "display.max_columns", None):
-            print(frame.drop(columns=[c for c in ("history",) if c in frame]).to_string(
-                index=False))
+            print(frame[keep].to_string(index=False))
+        if hidden := [c for c in frame.columns if c not in keep]:
+            print(f"(same in every trial, not shown: {', '.join(hidden)}; --csv shows all)")
     return 0
 
 
