@@ -186,6 +186,7 @@ num_epochs = 12
 learning_rate = {{ low = 1e-6, high = 1e-1, log = true }}
 [pruner]
 name = "{pruner}"
+{"percentile = 50.0" if pruner == "percentile" else ""}
 """)
     summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
     assert summary.n_complete + summary.n_pruned == 6 and summary.n_failed == 0
