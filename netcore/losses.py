@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 __all__ = ["check_labels", "softmax_loss", "svm_loss"]
@@ -30,7 +33,8 @@ def check_labels(y: np.ndarray, n: int, num_classes: int, name: str = "y") -> np
         if y.dtype.kind == "b" or not np.array_equal(y, np.round(y)):
             raise ValueError(f"{name} has dtype {y.dtype}; expected integer class labels")
         y = y.astype(np.intp)
-    if n:
+    # One reduction: viewed as unsigned, negative labels become huge.
+    if n and y.view(y.dtype.str.replace("i", "u")).max() >= num_classes:
         lo, hi = y.min(), y.max()
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
@@ -53,26 +57,37 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return _softmax_loss(x, y)
 
 
+@functools.lru_cache(maxsize=32)
+def _row_constants(n: int, c: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    # Per-shape constants of the hot path, made once: the flat index of each row's first
+    # element and a vector of n's (probs @ it gives N * row sums through BLAS).
+    base = np.arange(0, n * c, c)
+    n_vec = np.full(c, n, dtype=dtype)
+    base.flags.writeable = n_vec.flags.writeable = False
+    return base, n_vec
+
+
 def _softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     # Unchecked core: labels already validated by the caller. Written for the training hot
     # path, where N and C are small and each NumPy call's overhead dominates: reductions along
-    # short rows are slow in NumPy, so row sums go through BLAS (x @ ones) and the shift is the
-    # global max, with a fallback to per-row shifts when a row would underflow.
+    # short rows are slow in NumPy, so row sums go through BLAS (x @ n_vec) and the shift is
+    # the global max, with a fallback to per-row shifts when a row would underflow.
     n, c = x.shape
-    flat = np.arange(0, n * c, c)
-    flat += y  # flat index of each row's correct class
+    base, n_vec = _row_constants(n, c, x.dtype)
+    flat = base + y  # flat index of each row's correct class
     shifted = x - x.max()  # new array: x is never written
-    probs = np.exp(shifted)
-    sums_n = probs @ np.full(c, n, dtype=probs.dtype)  # N * row sums, (N,)
+    picked = float(shifted.take(flat).sum())
+    probs = np.exp(shifted, out=shifted)
+    sums_n = probs @ n_vec  # N * row sums, (N,)
     if sums_n.min() < _TINY_SUM[probs.dtype.char] * n:
         shifted = x - x.max(axis=1, keepdims=True)
-        np.exp(shifted, out=probs)
-        sums_n = probs @ np.full(c, n, dtype=probs.dtype)
-    picked = shifted.ravel()[flat]
-    loss = (np.log(sums_n).sum() - picked.sum()) / n - np.log(n)
+        picked = float(shifted.take(flat).sum())
+        probs = np.exp(shifted, out=shifted)
+        sums_n = probs @ n_vec
+    loss = (float(np.log(sums_n).sum()) - picked) / n - math.log(n)
     probs /= sums_n[:, None]  # softmax / N
     probs.ravel()[flat] -= 1.0 / n
-    return float(loss), probs
+    return loss, probs
 
 
 def svm_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
