@@ -25,6 +25,12 @@ Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 EpochCallback = Callable[[int, float, float, float], "bool | None"]
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+# Parameters up to this many values in all are updated as one flat array. The flat path costs
+# one extra copy of the gradients per step and saves the rule's per-parameter NumPy call
+# overhead (about 1 us a call): a clear win for small nets (digits 64-128-10: 9.6k values,
+# 35 us less per Adam step) and a small loss for large ones (CIFAR 3072-100-10: 308k values,
+# about 100 us more per step), where per-parameter updates are kept.
+_FLAT_MAX_SIZE = 1 << 17
 _UNDECIDED = object()  # the Solver has not yet chosen between flat and per-parameter updates
 
 
@@ -205,8 +211,10 @@ class Solver:
         """
         params = self.model.params
         dtypes = {w.dtype for w in params.values()}
+        size = sum(w.size for w in params.values())
         if (
             self.update_rule not in ELEMENTWISE_RULES
+            or size > _FLAT_MAX_SIZE
             or len(dtypes) != 1
             or grads.keys() != params.keys()
             or any(
@@ -216,7 +224,7 @@ class Solver:
         ):
             return None
         names = list(params)
-        flat = np.empty(sum(w.size for w in params.values()), dtype=dtypes.pop())
+        flat = np.empty(size, dtype=dtypes.pop())
         start = 0
         for k in names:
             view = flat[start : start + params[k].size].reshape(params[k].shape)

@@ -280,3 +280,14 @@ def test_flat_update_matches_per_parameter_updates_bit_for_bit(digits, rule):
         np.testing.assert_array_equal(m_flat.params[k], m_each.params[k])
     assert s_flat.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.9**3)
     assert s_each.optim_configs["W1"]["learning_rate"] == pytest.approx(1e-2 * 0.9**3)
+
+
+def test_large_models_keep_per_parameter_updates():
+    # Above the flat-size limit the gradient copy would cost more than the calls it saves.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3072)).astype(np.float32)
+    y = rng.integers(10, size=20)
+    model = nc.TwoLayerNet(3072, 100, 10, seed=0)
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    solver = nc.Solver(model, data, update_rule="adam", num_iterations=1, verbose=False).train()
+    assert len(set(map(id, solver.optim_configs.values()))) == len(model.params)
