@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hpsearch.report._content import (
     Table,
     evaluation_tables,
@@ -59,6 +61,32 @@ def _grid_tables(summary: StudySummary) -> list[Table]:
     if summary.grid is not None:
         tables.append(frame_table(summary.grid, "grid"))
     return tables
+
+
+def _comparison(study: Any, config: Any, dataset: Any,
+                figure_dir: Path) -> tuple[Section | None, list[Path]]:
+    """The comparison studies' side-by-side figures and tables (hpsearch.compare), if any."""
+    import io
+
+    from hpsearch.compare import comparison_section
+
+    items = comparison_section(study, config, dataset)
+    if not items:
+        return None, []
+    section = Section("Settings compared")
+    section.text("Each trial of this study is one setting; these put the settings side by side.")
+    written = []
+    for i, (title, item) in enumerate(items, start=1):
+        if isinstance(item, pd.DataFrame):
+            section.text(title).table(frame_table(item, f"compare-{i}"))
+            continue
+        buffer = io.BytesIO()
+        item.savefig(buffer, format="png", metadata={"Software": None})
+        name = f"compare_{i}"
+        (figure_dir / f"{name}.png").write_bytes(buffer.getvalue())
+        written.append(figure_dir / f"{name}.png")
+        section.figure(name, title, "", buffer.getvalue())
+    return section, written
 
 
 def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) -> list[Section]:
@@ -142,6 +170,10 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
         paths.figures.append(path)
         drawn.append((spec, png))
     sections = _sections(summary, drawn)
+    comparison, compare_paths = _comparison(study, config, dataset, figure_dir)
+    if comparison is not None:
+        sections.insert(2 if summary.evaluation is not None else 1, comparison)
+        paths.figures.extend(compare_paths)
     title = f"Study {summary.name}"
     paths.html.write_text(render_html(title, sections), encoding="utf-8")
     paths.markdown.write_text(render_markdown(title, sections, _FIGURE_DIR), encoding="utf-8")
