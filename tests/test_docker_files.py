@@ -1,0 +1,170 @@
+"""What can be checked of docker/ without a Docker engine: files parse, name real paths and
+services, publish nothing beyond loopback, keep the token out of the image, and pin exactly the
+driver's Python, Ray and Optuna."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (DOCKER / "Dockerfile").read_text()
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (DOCKER / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, sep, pinned = line.partition("==")
+            assert sep and pinned, f"requirements.lock: {line!r} is not an exact pin"
+            pins[canonicalize_name(name)] = pinned
+    return pins
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def test_compose_names_head_scalable_workers_and_driver(compose):
+    services = compose["services"]
+    assert {"head", "worker", "driver"} <= services.keys()
+    assert "ray start --head" in _command(services["head"])
+    assert "--address=head:6379" in _command(services["worker"])
+    # `--scale worker=N` needs a worker without a fixed name or host port.
+    assert "container_name" not in services["worker"]
+    assert "hpsearch run" in _command(services["driver"])
+    assert "--address head:6379" in _command(services["driver"])
+
+
+def test_compose_paths_exist(compose):
+    head = compose["services"]["head"]
+    context = (DOCKER / head["build"]["context"]).resolve()
+    assert context == ROOT
+    assert (context / head["build"]["dockerfile"]).is_file()
+    studies = re.findall(r"studies/[\w./-]+\.toml", _command(compose["services"]["driver"]))
+    assert studies
+    for study in studies:
+        assert (ROOT / study).is_file(), study
+
+
+def test_runs_live_on_a_named_volume(compose):
+    mounts = compose["services"]["driver"]["volumes"]
+    named = [m.split(":")[0] for m in mounts if isinstance(m, str)]
+    assert "runs" in named and "runs" in compose["volumes"]
+    assert any(m.endswith(":/home/hpsearch/app/runs") for m in mounts)
+    assert "--runs-dir runs" in _command(compose["services"]["driver"])
+
+
+def _published(service: dict) -> list[tuple[str, str]]:
+    """(host ip, port spec) of every published port; short and long syntax."""
+    out = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            out.append((str(port.get("host_ip", "")), str(port.get("published", ""))))
+        else:
+            parts = str(port).split(":")
+            out.append((parts[0] if len(parts) == 3 else "", str(port)))
+    return out
+
+
+def test_no_port_published_beyond_loopback(compose):
+    for name, service in compose["services"].items():
+        assert service.get("network_mode") != "host", name
+        for host_ip, spec in _published(service):
+            assert host_ip == "127.0.0.1", f"{name} publishes {spec} on all interfaces"
+        expose = _command(service)
+        assert "--dashboard-host=0.0.0.0" not in expose, name
+
+
+def test_token_auth_on_and_token_only_from_a_secret(compose, dockerfile):
+    secrets = compose["secrets"]
+    for name, service in compose["services"].items():
+        env = service["environment"]
+        assert env["RAY_AUTH_MODE"] == "token", name
+        assert "RAY_AUTH_TOKEN" not in env, f"{name}: a literal token in the compose file"
+        secret = Path(env["RAY_AUTH_TOKEN_PATH"]).name
+        assert env["RAY_AUTH_TOKEN_PATH"] == f"/run/secrets/{secret}"
+        assert secret in service["secrets"] and secret in secrets, name
+    # The secret's file is the user's: ignored by git and kept out of the build context.
+    token_file = Path(secrets["ray_auth_token"]["file"]).name
+    assert token_file in (DOCKER / ".gitignore").read_text().split()
+    assert f"**/{token_file}" in (DOCKER / "Dockerfile.dockerignore").read_text().split()
+    assert "RAY_AUTH_MODE=token" in dockerfile
+    assert not re.search(r"^\s*(ENV|ARG)\b.*RAY_AUTH_TOKEN", dockerfile, re.M | re.I)
+    assert not re.search(r"^\s*(COPY|ADD)\b.*(token|\.ray)", dockerfile, re.M | re.I)
+
+
+def test_image_runs_as_a_non_root_user(dockerfile):
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0")
+    last_user = max(m.start() for m in re.finditer(r"^USER\b", dockerfile, re.M))
+    # Nothing after the last USER runs as root; the command runs as that user.
+    assert not re.search(r"^RUN\b", dockerfile[last_user:], re.M)
+    assert re.search(r"^CMD|^ENTRYPOINT", dockerfile[last_user:], re.M)
+
+
+def test_python_version_is_the_drivers(dockerfile):
+    pinned = re.search(r"^ARG PYTHON_VERSION=(\S+)", dockerfile, re.M)[1]
+    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim\b", dockerfile, re.M)
+    # Ray refuses a driver whose Python differs from the cluster's down to the patch level.
+    assert pinned == ".".join(map(str, sys.version_info[:3]))
+    assert f"python=={pinned}" in (DOCKER / "requirements.lock").read_text()
+
+
+@pytest.mark.parametrize("package", ["ray", "optuna"])
+def test_ray_and_optuna_pins_are_the_installed_versions(package):
+    assert _lock()[package] == version(package)
+
+
+def test_pins_satisfy_pyproject_and_cover_every_dependency():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = _lock()
+    for spec in pyproject["project"]["dependencies"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} has no pin in docker/requirements.lock"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{req.name}=={pins[name]} is outside pyproject's {req.specifier}")
+
+
+def test_dockerfile_installs_the_lock_as_constraints(dockerfile):
+    assert "COPY docker/requirements.lock" in dockerfile
+    assert re.search(r"pip install -c docker/requirements.lock \.", dockerfile)
+    for copied in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile, re.M):
+        assert (ROOT / copied).exists(), f"Dockerfile copies {copied}, which does not exist"
+
+
+def test_cluster_launcher_file():
+    cluster = yaml.safe_load((DOCKER / "cluster.yaml").read_text())
+    assert cluster["provider"]["type"] == "local"
+    assert cluster["provider"]["head_ip"] and cluster["provider"]["worker_ips"]
+    assert any("requirements.lock" in c and "pip install" in c
+               for c in cluster["setup_commands"])
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = [c for c in cluster[key] if "ray start" in c]
+        assert start and all("RAY_AUTH_MODE=token" in c for c in start), key
+        assert not any("dashboard-host=0.0.0.0" in c for c in start)
+    mounts = cluster["file_mounts"]
+    assert (ROOT / mounts["~/hpsearch"]).resolve() == ROOT  # `ray up` runs from the repo root
+    token = Path(mounts["~/.ray/auth_token"]).name
+    assert token in (DOCKER / ".gitignore").read_text().split()
