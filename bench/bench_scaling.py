@@ -1,0 +1,220 @@
+"""Scaling benchmark: a study on 1, 2, 3 worker nodes, and the driver's per-trial costs.
+
+Part 1 (cluster): for each node count, a fresh loopback Ray cluster (`ray start`, token auth, a
+head with no CPUs plus N workers with one CPU each), then ``run_study`` against it from this
+process; trials per minute, dispatch efficiency, and the engine's own time (ask, tell, reports).
+All nodes share this machine's cores, so the speedup stops at the core count.
+
+Part 2 (driver, no Ray): what one trial costs the driver as a study grows, to extrapolate to
+100,000 trials: the sampler's ``ask`` (TPE, random) against the number of finished trials, and
+recording a finished trial in SQLite (its curve and attributes in one transaction, then ``tell``,
+as the engine does) against the number of trials already stored.
+
+    python bench/bench_scaling.py                 # both parts; JSON to stdout
+    python bench/bench_scaling.py --part driver --sizes 0 1000 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The loopback cluster of the cluster tests: `ray start` subprocesses stopped by process id.
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+STUDY = """# scaling benchmark workload
+[study]
+name = "{name}"
+seed = 11
+n_trials = {n_trials}
+[dataset]
+name = "digits"
+n_train = 1000
+[space]
+num_epochs = {epochs}
+learning_rate = {{ low = 1e-3, high = 1e-1, log = true }}
+hidden_size = {{ low = 64, high = 128 }}
+dropout = {{ low = 0.0, high = 0.3 }}
+[pruner]
+name = "none"
+"""
+
+
+def bench_cluster(workers: list[int], n_trials: int, epochs: int) -> list[dict]:
+    from _loopback import LoopbackCluster
+
+    from hpsearch.config import parse_study_config
+    from hpsearch.study import run_study
+
+    token = secrets.token_hex(32)
+    # Token auth for this process's driver: Ray caches the token, so every cluster shares one.
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token})
+    import ray
+
+    rows = []
+    for n in workers:
+        with tempfile.TemporaryDirectory(prefix="hps") as tmp:
+            root = Path(tmp)
+            cluster = LoopbackCluster(root, token=token)
+            try:
+                cluster.start_head(num_cpus=0)
+                for i in range(n):
+                    cluster.add_worker(f"w{i}", num_cpus=1)
+                config = parse_study_config(
+                    STUDY.format(name=f"scale{n}", n_trials=n_trials, epochs=epochs))
+                ray.init(address=cluster.address, log_to_driver=False)
+                t0 = time.perf_counter()
+                summary = run_study(config, runs_dir=root / "runs", progress=False)
+                total_s = time.perf_counter() - t0
+                ray.shutdown()
+            finally:
+                if ray.is_initialized():
+                    ray.shutdown()
+                left = cluster.shutdown()
+            assert not left, left
+        engine = summary.engine
+        rows.append({
+            "workers": n, "n_trials": n_trials, "epochs": epochs,
+            "wall_s": round(summary.wall_s, 2), "run_study_s": round(total_s, 2),
+            "trials_per_min": round(60 * n_trials / summary.wall_s, 1),
+            "mean_trial_s": round(summary.trial_s / n_trials, 3),
+            "in_flight": summary.max_in_flight,
+            "efficiency": round(summary.efficiency, 3),
+            "engine_ms_per_trial": round(1000 * (engine["ask_s"] + engine["tell_s"]
+                                                 + engine["report_s"]) / n_trials, 2),
+            "ask_ms": round(1000 * engine["ask_s"] / max(engine["n_ask"], 1), 2),
+            "tell_ms": round(1000 * engine["tell_s"] / max(engine["n_tell"], 1), 2),
+        })
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def _fill(study, n: int, rng) -> None:
+    """Add ``n`` finished trials with plausible values, straight into the study."""
+    import optuna
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    dists = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True),
+             "reg": FloatDistribution(1e-6, 1e-2, log=True),
+             "hidden_size": IntDistribution(32, 256), "dropout": FloatDistribution(0, 0.5)}
+    trials = []
+    for _ in range(n):
+        params = {"learning_rate": float(10 ** rng.uniform(-4, -1)),
+                  "reg": float(10 ** rng.uniform(-6, -2)),
+                  "hidden_size": int(rng.integers(32, 257)),
+                  "dropout": float(rng.uniform(0, 0.5))}
+        trials.append(optuna.trial.create_trial(params=params, distributions=dists,
+                                                value=float(rng.uniform(0.8, 0.99))))
+    study.add_trials(trials)
+
+
+def _suggest(trial) -> None:
+    trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
+    trial.suggest_float("reg", 1e-6, 1e-2, log=True)
+    trial.suggest_int("hidden_size", 32, 256)
+    trial.suggest_float("dropout", 0, 0.5)
+
+
+def bench_sampler(sizes: list[int], repeats: int) -> list[dict]:
+    """ms per ask+suggest (4 parameters) with ``size`` finished trials, in-memory storage."""
+    import numpy as np
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for name, make in [("tpe", lambda: optuna.samplers.TPESampler(seed=0)),
+                       ("tpe_multivariate",
+                        lambda: optuna.samplers.TPESampler(seed=0, multivariate=True)),
+                       ("random", lambda: optuna.samplers.RandomSampler(seed=0))]:
+        for size in sizes:
+            study = optuna.create_study(direction="maximize", sampler=make())
+            _fill(study, size, np.random.default_rng(0))
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                trial = study.ask()
+                _suggest(trial)
+                times.append(time.perf_counter() - t0)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not a finished value
+            rows.append({"sampler": name, "finished": size,
+                         "ask_ms": round(1000 * statistics.median(times), 2)})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def bench_storage(sizes: list[int], repeats: int, epochs: int) -> list[dict]:
+    """ms to record one finished trial in SQLite as the engine does, against the stored count."""
+    import numpy as np
+    import optuna
+
+    from hpsearch.study import _make_storage, _store_record
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hps") as tmp:
+        url = f"sqlite:///{tmp}/study.db"
+        study = optuna.create_study(storage=_make_storage(url), direction="maximize",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        rng = np.random.default_rng(0)
+        stored = 0
+        for size in sizes:
+            _fill(study, size - stored, rng)
+            stored = size
+            record, tell, ask = [], [], []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                trial = study.ask()
+                _suggest(trial)
+                trial.set_user_attr("seed", 1)
+                t1 = time.perf_counter()
+                curve = {e: 0.9 for e in range(1, epochs + 1)}
+                history = {"loss": [1.0] * epochs, "val_acc": [0.9] * epochs,
+                           "train_acc": [0.9] * epochs}
+                _store_record(study, trial, curve, {"node": "x" * 56, "node_ip": "10.0.0.1",
+                                                    "duration_s": 1.0, "epochs_run": epochs,
+                                                    "history": history})
+                t2 = time.perf_counter()
+                study.tell(trial, 0.9)
+                t3 = time.perf_counter()
+                ask.append(t1 - t0)
+                record.append(t2 - t1)
+                tell.append(t3 - t2)
+            stored += repeats
+            rows.append({"stored": size, "epochs": epochs,
+                         "ask_ms": round(1000 * statistics.median(ask), 2),
+                         "record_ms": round(1000 * statistics.median(record), 2),
+                         "tell_ms": round(1000 * statistics.median(tell), 2),
+                         "db_mb": round(Path(f"{tmp}/study.db").stat().st_size / 2**20, 1)})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=["all", "cluster", "driver"], default="all")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--n-trials", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1000, 3000, 10000])
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    out: dict = {"cpus": os.cpu_count()}
+    if args.part in ("all", "cluster"):
+        out["cluster"] = bench_cluster(args.workers, args.n_trials, args.epochs)
+    if args.part in ("all", "driver"):
+        out["sampler"] = bench_sampler(args.sizes, args.repeats)
+        out["storage"] = bench_storage(args.sizes, args.repeats, epochs=30)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
