@@ -28,7 +28,6 @@ TRIAL_PRUNED_AT = "pruned_at_epoch"  # int, only on PRUNED trials: the epoch it 
 TRIAL_PRUNE_DECIDED_AT = "prune_decided_at"  # int: the epoch whose report the pruner stopped
 TRIAL_HISTORY = "history"  # {"loss": [per-epoch mean], "train_acc": [...], "val_acc": [...]}
 TRIAL_RETRY_OF = "retry_of"  # number of the trial this one re-runs (interrupted / crashed)
-TRIAL_ATTEMPTS = "attempts"  # how many times Ray ran it (1 + retries)
 
 # Failure reason given to trials left RUNNING by a driver that died or was interrupted.
 REASON_INTERRUPTED = "interrupted"
