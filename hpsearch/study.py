@@ -413,7 +413,7 @@ class _Running:
     trial: Any  # optuna.Trial
     params: dict[str, Any]  # sampled (searched) parameters, for re-enqueueing
     submitted: float
-    reported: int = 0  # last epoch told to Optuna
+    reported: set[int] = field(default_factory=set)  # epochs already told to Optuna
 
 
 class _Loop:
@@ -535,7 +535,7 @@ class _Loop:
                 continue
             entry = self.running[ref]
             entry.trial.report(r.value, r.epoch)
-            entry.reported = max(entry.reported, r.epoch)
+            entry.reported.add(r.epoch)
             decisions.append((r.trial, r.epoch, bool(entry.trial.should_prune())))
         self.channel.decide.remote(decisions)
         self.engine["report_s"] += time.perf_counter() - t0
@@ -580,8 +580,9 @@ class _Loop:
             attrs[A.TRIAL_PRUNED_AT] = result.pruned_at_epoch
             attrs[A.TRIAL_PRUNE_DECIDED_AT] = result.prune_decided_at
         # The learning curve the channel did not already store (all of it, with the mirror).
-        curve = {epoch: value for epoch, value in
-                 enumerate(result.history.get("val_acc", []), start=1) if epoch > entry.reported}
+        curve = {epoch: value
+                 for epoch, value in enumerate(result.history.get("val_acc", []), start=1)
+                 if epoch not in entry.reported}
         _store_record(self.study, trial, curve, attrs)
         if result.state == "complete":
             self.study.tell(trial, result.value)

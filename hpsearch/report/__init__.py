@@ -171,8 +171,9 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
         drawn.append((spec, png))
     sections = _sections(summary, drawn)
     comparison, compare_paths = _comparison(study, config, dataset, figure_dir)
-    if comparison is not None:
-        sections.insert(2 if summary.evaluation is not None else 1, comparison)
+    if comparison is not None:  # right after the figures, so files and page keep one order
+        after = next((i + 1 for i, sec in enumerate(sections) if sec.title == "Figures"), 1)
+        sections.insert(after, comparison)
         paths.figures.extend(compare_paths)
     title = f"Study {summary.name}"
     paths.html.write_text(render_html(title, sections), encoding="utf-8")

@@ -194,7 +194,7 @@ def test_grid_study_table_matches_storage(tmp_path):
     paths = write_report(study, config, tmp_path / "run")
     html_text, md_text = check_files(
         paths, ["history", "states", "params", "parallel", "importances", "learning_curves",
-                "best_model"])
+                "best_model", "compare_1", "compare_3"])  # 6 settings: compared side by side
     tables = tables_of(html_text)
     grid = tables["grid"]
     assert grid[0] == ["learning_rate", "reg", "value", "state", "number"]
