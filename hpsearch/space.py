@@ -45,7 +45,9 @@ class ParamDecl:
     """What one hyperparameter accepts.
 
     Attributes:
-        kind: "float", "int", "str" or "bool"; "float|str" accepts either (``weight_scale``).
+        kind: "float", "int", "str" or "bool"; "float|str" accepts either (``weight_scale``);
+            "sizes" is a list of positive ints, kept as the string "10-6-4" so that Optuna can
+            offer lists as categorical choices.
         default: the value used when the study file does not mention the parameter.
         low: inclusive lower bound for numbers (None: unbounded).
         high: upper bound for numbers (None: unbounded).
@@ -80,6 +82,9 @@ PARAMETERS: dict[str, ParamDecl] = {
     "num_layers": ParamDecl("int", 1, low=1, doc="number of hidden fully-connected layers"),
     "per_layer_sizes": ParamDecl("bool", False,
                                  doc="search hidden_size_1..num_layers separately"),
+    "hidden_sizes": ParamDecl("sizes", None,
+                              doc="explicit hidden layer sizes, e.g. [10, 6, 4, 3, 3] "
+                                  "(replaces num_layers and hidden_size)"),
     "dropout": ParamDecl("float", 0.0, low=0.0, high=1.0, high_open=True,
                          doc="probability of dropping a unit"),
     "update_rule": ParamDecl("str", "sgd",
@@ -159,6 +164,8 @@ def _check_value(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
     """Return ``value`` coerced to the parameter's type, or raise naming what was expected."""
     if value is None and decl.default is None:
         return None
+    if decl.kind == "sizes":
+        return _check_sizes(name, value, where)
     if decl.kind == "bool":
         if not isinstance(value, bool):
             raise SpaceError(f"{where}{name}: expected true or false, got {value!r}")
@@ -184,6 +191,20 @@ def _check_value(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
         op = "<" if decl.high_open else "<="
         raise SpaceError(f"{where}{name}: expected a value {op} {decl.high}, got {value!r}")
     return value
+
+
+def _check_sizes(name: str, value: Any, where: str) -> str:
+    sizes = value.split("-") if isinstance(value, str) else value
+    try:
+        ok = (isinstance(sizes, list) and len(sizes) > 0
+              and all(not isinstance(v, bool) and int(v) == float(v) and int(v) >= 1
+                      for v in sizes))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise SpaceError(f"{where}{name}: expected a non-empty list of positive integers such as "
+                         f"[10, 6, 4], got {value!r}")
+    return "-".join(str(int(v)) for v in sizes)
 
 
 _SPEC_KEYS = {
@@ -264,6 +285,10 @@ def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]
     fixed_layers = space.get("per_layer_sizes", Fixed(False))
     if not isinstance(fixed_layers, Fixed):
         raise SpaceError(f"{where}per_layer_sizes: expected true or false, not a search")
+    if "hidden_sizes" in space and (clash := {"num_layers", "hidden_size", "per_layer_sizes"}
+                                    & set(space)):
+        raise SpaceError(f"{where}hidden_sizes: gives every layer's size, so it cannot be "
+                         f"combined with {sorted(clash)}")
     return space
 
 
@@ -328,6 +353,8 @@ def resolve_params(params: Mapping[str, Any], space: Mapping[str, ParamSpec]) ->
 
 def hidden_dims(params: Mapping[str, Any]) -> tuple[int, ...]:
     """The hidden layer sizes a resolved parameter dict describes."""
+    if params.get("hidden_sizes"):
+        return tuple(int(v) for v in str(params["hidden_sizes"]).split("-"))
     n_layers = int(params["num_layers"])
     if params.get("per_layer_sizes"):
         return tuple(int(params[f"{_LAYER_SIZE_PREFIX}{i}"]) for i in range(1, n_layers + 1))

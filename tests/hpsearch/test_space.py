@@ -95,3 +95,24 @@ def test_grid_refuses_ranges():
     space = parse_space({"learning_rate": {"low": 1e-3, "high": 1e-1}})
     with pytest.raises(SpaceError, match="grid sampler needs explicit values"):
         grid_search_space(space)
+
+
+def test_explicit_unequal_layer_sizes_fixed_or_as_choices():
+    fixed = parse_space({"hidden_sizes": [10, 6, 4, 3, 3]})
+    assert hidden_dims(resolve_params({}, fixed)) == (10, 6, 4, 3, 3)
+    grid = parse_space({"hidden_sizes": {"grid": [[3, 3, 3], [10, 6, 4, 3, 3]]}})
+    trial = optuna.trial.FixedTrial({"hidden_sizes": "3-3-3"})
+    assert hidden_dims(resolve_params(suggest_params(trial, grid), grid)) == (3, 3, 3)
+    assert grid_search_space(grid) == {"hidden_sizes": ["3-3-3", "10-6-4-3-3"]}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"hidden_sizes": []}, "expected a non-empty list of positive integers"),
+    ({"hidden_sizes": [3, 0]}, "expected a non-empty list of positive integers"),
+    ({"hidden_sizes": [3, 2.5]}, "expected a non-empty list of positive integers"),
+    ({"hidden_sizes": [3, 3], "num_layers": 2}, "cannot be combined with ['num_layers']"),
+])
+def test_bad_hidden_sizes(raw, message):
+    with pytest.raises(SpaceError) as info:
+        parse_space(raw)
+    assert message in str(info.value)
