@@ -1,8 +1,9 @@
 """The best configuration, tested once: retrain it with its recorded seed, score the test split.
 
-The search never sees the test split. This module is the only place that reads it, and
-``_score_on_test`` is the only function here that does: it runs once per ``evaluate_best`` call,
-for the best configuration and any extra seeds together.
+The search never sees the test split. Apart from the side-by-side table of comparison studies that
+vary ``augment`` (hpsearch.compare, which scores each fixed setting once and says so), this module
+is the only place that reads it, and ``_score_on_test`` is the only function here that does: it
+runs once per ``evaluate_best`` call, for the best configuration and any extra seeds together.
 """
 
 from __future__ import annotations
