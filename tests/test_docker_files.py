@@ -130,9 +130,16 @@ def test_python_version_is_the_drivers(dockerfile):
     assert f"python=={pinned}" in (DOCKER / "requirements.lock").read_text()
 
 
-@pytest.mark.parametrize("package", ["ray", "optuna"])
-def test_ray_and_optuna_pins_are_the_installed_versions(package):
-    assert _lock()[package] == version(package)
+def test_ray_pin_is_the_installed_version_and_pyprojects():
+    # Ray refuses a driver whose Ray differs from the cluster's: pyproject pins it exactly too.
+    assert _lock()["ray"] == version("ray")
+    assert "ray==" + _lock()["ray"] in tomllib.loads(
+        (ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def test_optuna_pin_matches_the_installed_release_line():
+    # Driver and image share the storage schema: the same major.minor release of Optuna.
+    assert _lock()["optuna"].split(".")[:2] == version("optuna").split(".")[:2]
 
 
 def test_pins_satisfy_pyproject_and_cover_every_dependency():
