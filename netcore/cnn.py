@@ -25,11 +25,10 @@ from netcore.layers import (
     affine_relu_forward,
 )
 from netcore.losses import _softmax_loss, check_labels
-from netcore.models import INIT_SCHEMES, NORMALIZATIONS, _positive_int
+from netcore.models import INIT_SCHEMES, NORMALIZATIONS, _check_common, _positive_int
 
 __all__ = ["ConvNet"]
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
 _EVAL_BYTES = 64 * 2**20
 
@@ -118,24 +117,7 @@ class ConvNet:
             raise ValueError(
                 f"normalization = {normalization!r}; expected one of {list(NORMALIZATIONS)}"
             )
-        if isinstance(reg, bool) or not isinstance(reg, int | float) or not 0 <= reg < np.inf:
-            raise ValueError(f"reg = {reg!r}; expected a finite number >= 0")
-        if isinstance(weight_scale, str):
-            if weight_scale not in INIT_SCHEMES:
-                raise ValueError(
-                    f"weight_scale = {weight_scale!r}; expected a positive float or one of "
-                    f"{sorted(INIT_SCHEMES)}"
-                )
-        elif not isinstance(weight_scale, int | float) or not 0 < weight_scale < np.inf:
-            raise ValueError(f"weight_scale = {weight_scale!r}; expected a positive float")
-        try:
-            self.dtype = np.dtype(dtype)
-        except TypeError:
-            self.dtype = None
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype = {dtype!r}; expected float32 or float64")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-            raise ValueError(f"seed = {seed!r}; expected an int or None")
+        self.dtype = _check_common(reg, weight_scale, dtype, seed)
 
         c, h, w = dims
         for stage in range(len(filters)):

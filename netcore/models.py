@@ -47,6 +47,29 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+
+def _check_common(reg: Any, weight_scale: Any, dtype: Any, seed: Any) -> np.dtype:
+    """Check the constructor arguments every model shares; returns the parameter dtype."""
+    if isinstance(reg, bool) or not isinstance(reg, int | float) or not 0 <= reg < np.inf:
+        raise ValueError(f"reg = {reg!r}; expected a finite number >= 0")
+    if isinstance(weight_scale, str):
+        if weight_scale not in INIT_SCHEMES:
+            raise ValueError(
+                f"weight_scale = {weight_scale!r}; expected a positive float or one of "
+                f"{sorted(INIT_SCHEMES)}"
+            )
+    elif not isinstance(weight_scale, int | float) or not 0 < weight_scale < np.inf:
+        raise ValueError(f"weight_scale = {weight_scale!r}; expected a positive float")
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked not in _DTYPES:
+        raise ValueError(f"dtype = {dtype!r}; expected float32 or float64")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ValueError(f"seed = {seed!r}; expected an int or None")
+    return checked
+
 class FullyConnectedNet:
     """``{affine - [batchnorm] - activation - [dropout]} x (L - 1) - affine - softmax``.
 
@@ -104,24 +127,7 @@ class FullyConnectedNet:
             )
         if not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout = {dropout!r}; expected a drop probability in [0, 1)")
-        if not isinstance(reg, int | float) or not reg >= 0:
-            raise ValueError(f"reg = {reg!r}; expected a finite number >= 0")
-        if isinstance(weight_scale, str):
-            if weight_scale not in INIT_SCHEMES:
-                raise ValueError(
-                    f"weight_scale = {weight_scale!r}; expected a positive float or one of "
-                    f"{sorted(INIT_SCHEMES)}"
-                )
-        elif not isinstance(weight_scale, int | float) or not 0 < weight_scale < np.inf:
-            raise ValueError(f"weight_scale = {weight_scale!r}; expected a positive float")
-        try:
-            self.dtype = np.dtype(dtype)
-        except TypeError:
-            self.dtype = None
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype = {dtype!r}; expected float32 or float64")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-            raise ValueError(f"seed = {seed!r}; expected an int or None")
+        self.dtype = _check_common(reg, weight_scale, dtype, seed)
 
         self.hidden_dims = dims
         self.activation = activation
