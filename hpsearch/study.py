@@ -235,9 +235,11 @@ def _store_record(study: Any, trial: Any, curve: dict[int, float],
                   attrs: dict[str, Any]) -> None:
     """Write a trial's learning curve and attributes before its state, in one transaction.
 
-    One commit instead of one per value: a 60-epoch trial otherwise costs the driver 60 SQLite
-    commits. This uses the RDB storage's own write helpers (private to Optuna, stable since 3.x);
-    any other storage, or an Optuna that lacks them, takes the public path value by value.
+    The driver does this for every trial, so it is kept cheap: new rows inserted in one commit
+    (about 3 ms for 20 epochs here) instead of a commit, or an upsert with two look-ups, per value
+    (16 ms). It uses Optuna's own RDB models (private to Optuna, stable since 3.x); a row that
+    already exists falls back to Optuna's upserts, and any other storage, or an Optuna without
+    these models, to the public API value by value.
     """
     from optuna.storages import RDBStorage
 
@@ -245,16 +247,32 @@ def _store_record(study: Any, trial: Any, curve: dict[int, float],
     try:
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
+        from sqlalchemy.exc import IntegrityError
 
         if not isinstance(backend, RDBStorage):
             raise TypeError("not an RDB storage")
-        with _create_scoped_session(backend.scoped_session) as session:
-            for step, value in curve.items():
-                backend._set_trial_intermediate_value_without_commit(
-                    session, trial._trial_id, step, value)
-            for key, value in attrs.items():
-                backend._set_trial_attr_without_commit(
-                    session, models.TrialUserAttributeModel, trial._trial_id, key, value)
+        trial_id = trial._trial_id
+        try:
+            with _create_scoped_session(backend.scoped_session) as session:
+                stored = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                backend.check_trial_is_updatable(trial_id, stored.state)
+                for step, value in curve.items():
+                    kept, kind = models.TrialIntermediateValueModel.\
+                        intermediate_value_to_stored_repr(value)
+                    session.add(models.TrialIntermediateValueModel(
+                        trial_id=trial_id, step=step, intermediate_value=kept,
+                        intermediate_value_type=kind))
+                session.add_all(models.TrialUserAttributeModel(
+                    trial_id=trial_id, key=key, value_json=json.dumps(value))
+                    for key, value in attrs.items())
+        except IntegrityError:  # some row exists already: upsert each, still one commit
+            with _create_scoped_session(backend.scoped_session) as session:
+                for step, value in curve.items():
+                    backend._set_trial_intermediate_value_without_commit(
+                        session, trial_id, step, value)
+                for key, value in attrs.items():
+                    backend._set_trial_attr_without_commit(
+                        session, models.TrialUserAttributeModel, trial_id, key, value)
     except (ImportError, AttributeError, TypeError):
         for step, value in curve.items():
             trial.report(value, step)

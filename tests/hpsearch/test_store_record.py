@@ -28,3 +28,16 @@ def test_redact_hides_passwords_in_urls_and_text(text, expected):
     from hpsearch.study import redact
 
     assert redact(text) == expected
+
+
+def test_store_record_upserts_rows_that_exist_already(tmp_path):
+    study = optuna.create_study(storage=_make_storage(f"sqlite:///{tmp_path / 's.db'}"),
+                                direction="maximize")
+    trial = study.ask()
+    trial.report(0.1, 1)
+    trial.set_user_attr("seed", 1)
+    _store_record(study, trial, {1: 0.5, 2: 0.75}, {"seed": 7})
+    study.tell(trial, 0.75)
+    stored = study.get_trials()[0]
+    assert stored.intermediate_values == {1: 0.5, 2: 0.75}
+    assert stored.user_attrs == {"seed": 7}
