@@ -13,7 +13,8 @@ Every non-grid method gets as many trials as the grid. CPU-seconds are the trial
 summed in completion order (training time only; the engine's own costs are in bench_dispatch).
 For each method: the trials and CPU-seconds to reach the grid's best validation accuracy (of the
 same seed), and the best reached at 30% and at 100% of the grid's CPU-seconds. Prints a table,
-writes docs/_bench_search.md and docs/search_efficiency.png.
+writes docs/search_efficiency.png and bench/results/search.md (the section that goes into
+docs/benchmarks.md).
 
     OMP_NUM_THREADS=1 python bench/bench_search.py --seeds 0 1 2
 """
@@ -297,7 +298,8 @@ def main() -> None:
     cmd = "OMP_NUM_THREADS=1 python bench/bench_search.py --seeds " + " ".join(map(str, args.seeds))
     args.out.mkdir(parents=True, exist_ok=True)
     plot(traces, per_seed, args.out / "search_efficiency.png")
-    write_markdown(summary, per_seed, args.out / "_bench_search.md", cmd, wall)
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    write_markdown(summary, per_seed, ROOT / "bench" / "results" / "search.md", cmd, wall)
 
 
 if __name__ == "__main__":
