@@ -55,12 +55,12 @@ def test_sigkilled_driver_resumes_with_nothing_lost(tmp_path):
     config = write_study(tmp_path, "crash", """
 n_trials = 12
 [space]
-num_epochs = 60
+num_epochs = 300
 learning_rate = { low = 1e-3, high = 1e-1, log = true }
-hidden_size = { low = 32, high = 128 }
+hidden_size = { low = 256, high = 512 }
 [pruner]
 name = "none"
-""", n_train=600)
+""", n_train=1000)
     runs = tmp_path / "runs"
     args = ["run", str(config.source), "--runs-dir", str(runs), "--no-evaluate", "--no-report",
             "--no-progress", "--max-in-flight", "2"]
