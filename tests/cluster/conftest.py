@@ -65,7 +65,7 @@ class Driver:
     _count = 0
 
     def __init__(self, cluster: LoopbackCluster, tmp_path: Path, name: str, n_trials: int,
-                 epochs: int = 150, extra: tuple[str, ...] = ()) -> None:
+                 epochs: int = 600, extra: tuple[str, ...] = ()) -> None:
         self.cluster, self.name = cluster, name
         self.study_file = tmp_path / f"{name}.toml"
         if not self.study_file.exists():
