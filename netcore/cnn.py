@@ -25,7 +25,13 @@ from netcore.layers import (
     affine_relu_forward,
 )
 from netcore.losses import _softmax_loss, check_labels
-from netcore.models import INIT_SCHEMES, NORMALIZATIONS, _check_common, _positive_int
+from netcore.models import (
+    INIT_SCHEMES,
+    NORMALIZATIONS,
+    _as_dtype,
+    _check_common,
+    _positive_int,
+)
 
 __all__ = ["ConvNet"]
 
@@ -203,11 +209,7 @@ class ConvNet:
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         # Cast without copying when X already has the model's dtype; reshape flat rows as a
         # view. X itself is never written.
-        X = np.asarray(X)
-        if X.dtype != self.dtype:
-            if X.dtype.kind not in "fiub":
-                raise ValueError(f"X has dtype {X.dtype}; expected a numeric array")
-            X = X.astype(self.dtype)
+        X = _as_dtype(X, self.dtype)
         if X.ndim == 4 and X.shape[1:] == self.input_dim:
             return X
         if X.ndim == 2 and X.shape[1] == math.prod(self.input_dim):

@@ -48,6 +48,16 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 
+def _as_dtype(X: Any, dtype: np.dtype) -> np.ndarray:
+    """X as an array of ``dtype``: no copy when it already is one; X itself is never written."""
+    X = np.asarray(X)
+    if X.dtype != dtype:
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"X has dtype {X.dtype}; expected a numeric array")
+        X = X.astype(dtype)
+    return X
+
+
 def _check_common(reg: Any, weight_scale: Any, dtype: Any, seed: Any) -> np.dtype:
     """Check the constructor arguments every model shares; returns the parameter dtype."""
     if isinstance(reg, bool) or not isinstance(reg, int | float) or not 0 <= reg < np.inf:
@@ -177,11 +187,7 @@ class FullyConnectedNet:
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         # Cast without copying when X already has the model's dtype; flatten as a view.
-        X = np.asarray(X)
-        if X.dtype != self.dtype:
-            if X.dtype.kind not in "fiub":
-                raise ValueError(f"X has dtype {X.dtype}; expected a numeric array")
-            X = X.astype(self.dtype)
+        X = _as_dtype(X, self.dtype)
         if X.ndim < 2 or math.prod(X.shape[1:]) != self.input_dim:
             raise ValueError(
                 f"X has shape {X.shape}; expected (N, {self.input_dim}) or (N, d1, ...) with "
