@@ -7,7 +7,9 @@ times; the table shows medians. Dispatch efficiency = summed trial time / (wall 
     python bench/bench_dispatch.py --repeats 3
 
 Ray is started once (2 CPUs) and shared by the Ray-based engines, so their search times exclude
-Ray's start; "time to first result" is measured separately in a fresh process, start included.
+Ray's start; before each engine runs, the benchmark waits until the machine is quiet (under 15%
+CPU), so no engine pays for the previous one's exiting processes; "time to first result" is
+measured separately in a fresh process, start included.
 """
 
 from __future__ import annotations
@@ -85,6 +87,32 @@ class _PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _cpu_busy(window_s: float = 0.5) -> float:
+    """Fraction of all CPUs busy over ``window_s`` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    busy0, total0 = sample()
+    time.sleep(window_s)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def settle(limit_s: float = 30.0, threshold: float = 0.15) -> float:
+    """Wait until the machine is quiet (the last engine's processes have wound down).
+
+    Ray Tune leaves worker processes exiting and Ray's pool shrinking for seconds after ``fit``
+    returns; whoever runs next would pay for them. Returns the seconds waited.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit_s and _cpu_busy() > threshold:
+        pass
+    return time.perf_counter() - t0
 
 
 def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner: str):
@@ -248,8 +276,10 @@ def main() -> None:
             run(tmp / "warmup", 100, 4)
         for rep in range(args.repeats):  # interleaved, so load from elsewhere hits all alike
             for name, run in engines.items():
+                waited = settle()
                 results[name].append(run(tmp, rep, args.trials))
-                print(f"rep {rep} {name}: {results[name][-1]}", file=sys.stderr)
+                print(f"rep {rep} {name} (after {waited:.1f} s settling): {results[name][-1]}",
+                      file=sys.stderr)
         ray.shutdown()
 
     def med(name: str, key: str) -> float:
