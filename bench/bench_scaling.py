@@ -7,8 +7,9 @@ All nodes share this machine's cores, so the speedup stops at the core count.
 
 Part 2 (driver, no Ray): what one trial costs the driver as a study grows, to extrapolate to
 100,000 trials: the sampler's ``ask`` (TPE, random) against the number of finished trials, and
-recording a finished trial in SQLite (its curve and attributes in one transaction, then ``tell``,
-as the engine does) against the number of trials already stored.
+a trial's storage work (ask, its write at launch, its curve and attributes, ``tell``) against the
+number of trials already stored, with hpsearch's driver storage beside Optuna's own SQLite
+storage used the same way.
 
     python bench/bench_scaling.py                 # both parts; JSON to stdout
     python bench/bench_scaling.py --part driver --sizes 0 1000 5000
@@ -151,50 +152,82 @@ def bench_sampler(sizes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
+def _one_trial(study, storage, epochs: int) -> tuple[float, float, float, float]:
+    """One trial's driver-side storage work, as the engine does it.
+
+    Returns seconds for ask (with the seed attribute), launch (written before the trial runs),
+    record (curve and attributes), tell.
+    """
+    history = {"loss": [1.0] * epochs, "val_acc": [0.9] * epochs, "train_acc": [0.9] * epochs}
+    attrs = {"node": "x" * 56, "node_ip": "10.0.0.1", "duration_s": 1.0,
+             "epochs_run": epochs, "history": history}
+    t0 = time.perf_counter()
+    trial = study.ask()
+    _suggest(trial)
+    trial.set_user_attr("seed", 1)
+    t1 = time.perf_counter()
+    if storage is not None:
+        storage.sync(trial._trial_id)
+    t2 = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        trial.report(0.9, epoch)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    t3 = time.perf_counter()
+    study.tell(trial, 0.9)
+    return t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3
+
+
 def bench_storage(sizes: list[int], repeats: int, epochs: int) -> list[dict]:
-    """ms to record one finished trial in SQLite as the engine does, against the stored count."""
+    """ms of storage work per trial against the number of trials stored.
+
+    hpsearch's driver storage (memory reads, one transaction at launch and one at tell) beside
+    Optuna's own SQLite storage used the same way (public API, one commit per call), side by
+    side on files of the same size.
+    """
     import numpy as np
     import optuna
 
-    from hpsearch.study import _make_storage, _store_record
+    from hpsearch._storage import SingleWriterStorage
+    from hpsearch.study import _make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory(prefix="hps") as tmp:
-        url = f"sqlite:///{tmp}/study.db"
-        study = optuna.create_study(storage=_make_storage(url), direction="maximize",
-                                    sampler=optuna.samplers.RandomSampler(seed=0))
-        rng = np.random.default_rng(0)
+        urls = {kind: f"sqlite:///{tmp}/{kind}.db" for kind in ("optuna", "hpsearch")}
+        fill = {kind: optuna.create_study(storage=_make_storage(url), direction="maximize",
+                                          study_name="s")
+                for kind, url in urls.items()}
         stored = 0
         for size in sizes:
-            _fill(study, size - stored, rng)
+            for study in fill.values():
+                _fill(study, size - stored, np.random.default_rng(size))
             stored = size
-            record, tell, ask = [], [], []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                trial = study.ask()
-                _suggest(trial)
-                trial.set_user_attr("seed", 1)
-                t1 = time.perf_counter()
-                curve = {e: 0.9 for e in range(1, epochs + 1)}
-                history = {"loss": [1.0] * epochs, "val_acc": [0.9] * epochs,
-                           "train_acc": [0.9] * epochs}
-                _store_record(study, trial, curve, {"node": "x" * 56, "node_ip": "10.0.0.1",
-                                                    "duration_s": 1.0, "epochs_run": epochs,
-                                                    "history": history})
-                t2 = time.perf_counter()
-                study.tell(trial, 0.9)
-                t3 = time.perf_counter()
-                ask.append(t1 - t0)
-                record.append(t2 - t1)
-                tell.append(t3 - t2)
-            stored += repeats
-            rows.append({"stored": size, "epochs": epochs,
-                         "ask_ms": round(1000 * statistics.median(ask), 2),
-                         "record_ms": round(1000 * statistics.median(record), 2),
-                         "tell_ms": round(1000 * statistics.median(tell), 2),
-                         "db_mb": round(Path(f"{tmp}/study.db").stat().st_size / 2**20, 1)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            t0 = time.perf_counter()
+            mine = SingleWriterStorage(_make_storage(urls["hpsearch"]))
+            studies = {
+                "optuna": (optuna.load_study(study_name="s", storage=_make_storage(
+                    urls["optuna"]), sampler=optuna.samplers.RandomSampler(seed=0)), None),
+                "hpsearch": (optuna.load_study(study_name="s", storage=mine,
+                                               sampler=optuna.samplers.RandomSampler(seed=0)),
+                             mine),
+            }
+            open_ms = 1000 * (time.perf_counter() - t0)
+            times: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in studies}
+            for _ in range(repeats):  # interleaved, so load from elsewhere hits both alike
+                for kind, (study, storage) in studies.items():
+                    times[kind].append(_one_trial(study, storage, epochs))
+            stored += repeats  # both files grew alike
+            for kind, samples in times.items():
+                cols = [round(1000 * statistics.median(col), 2)
+                        for col in zip(*samples, strict=True)]
+                rows.append({"storage": kind, "stored": size, "epochs": epochs,
+                             "ask_ms": cols[0], "launch_ms": cols[1], "record_ms": cols[2],
+                             "tell_ms": cols[3], "total_ms": round(sum(cols), 2),
+                             "open_ms": round(open_ms) if kind == "hpsearch" else None,
+                             "db_mb": round(Path(f"{tmp}/{kind}.db").stat().st_size / 2**20,
+                                            1)})
+                print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
 
