@@ -8,8 +8,8 @@ times; the table shows medians. Dispatch efficiency = summed trial time / (wall 
 
 Ray is started once (2 CPUs) and shared by the Ray-based engines, so their search times exclude
 Ray's start; before each engine runs, the benchmark waits until the machine is quiet (under 15%
-CPU), so no engine pays for the previous one's exiting processes; "time to first result" is
-measured separately in a fresh process, start included.
+CPU) and all of Ray's CPUs are free, so no engine pays for the previous one's leftovers; "time to
+first result" is measured separately in a fresh process, start included.
 """
 
 from __future__ import annotations
@@ -104,14 +104,27 @@ def _cpu_busy(window_s: float = 0.5) -> float:
 
 
 def settle(limit_s: float = 30.0, threshold: float = 0.15) -> float:
-    """Wait until the machine is quiet (the last engine's processes have wound down).
+    """Wait until the machine is quiet and Ray's CPUs are all free again.
 
-    Ray Tune leaves worker processes exiting and Ray's pool shrinking for seconds after ``fit``
-    returns; whoever runs next would pay for them. Returns the seconds waited.
+    Ray Tune's trial actors release their CPUs, and their processes exit, for seconds after
+    ``fit`` returns; whoever runs next would pay for them. Returns the seconds waited.
     """
+    import ray
+
+    def ray_busy() -> bool:
+        if not ray.is_initialized():
+            return False
+        return ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0)
+
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < limit_s and _cpu_busy() > threshold:
+    while time.perf_counter() - t0 < limit_s and (ray_busy() or _cpu_busy() > threshold):
         pass
+    if ray.is_initialized():
+        # Tune's trial actors took worker processes with them when they exited: start two plain
+        # workers again, as the warm-up did, so the next engine finds the pool it was timed with.
+        # (Both at once, long enough to need two processes.)
+        pause = ray.remote(num_cpus=1)(lambda: time.sleep(0.2))
+        ray.get([pause.remote() for _ in range(2)])
     return time.perf_counter() - t0
 
 
