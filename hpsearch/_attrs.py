@@ -21,6 +21,7 @@ TRIAL_SEED = "seed"  # int, derived from the study seed and the trial number
 TRIAL_NODE = "node"  # Ray node id (hex) that ran the trial
 TRIAL_NODE_IP = "node_ip"
 TRIAL_DURATION = "duration_s"  # wall seconds spent in the worker
+TRIAL_STARTED_AT = "started_at"  # when the worker began training: seconds since the Unix epoch
 TRIAL_EPOCHS_RUN = "epochs_run"
 TRIAL_FINGERPRINT = "dataset_fingerprint"
 TRIAL_FAILURE = "failure_reason"  # str, only on FAIL trials

@@ -417,19 +417,24 @@ class _Loop:
                        "n_report": 0}
         self.progress = _Progress(n_target, self.n_done, enabled=progress)
         self.best = _best(study)
-        self.in_flight = 1
+        self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S
         self._resized = -math.inf
         self.stop_requested = False
 
     # -- sizing ------------------------------------------------------------------------------
-    def _capacity(self) -> int:
-        if self.fixed_in_flight:
-            return self.fixed_in_flight
+    def _window(self) -> tuple[int, int]:
+        """Trials to run at once, and how many more to keep queued behind them.
+
+        Ray starts any task it has CPUs for, so a queued trial waits for a running one to end
+        only when the window is as wide as the cluster. A narrower window (``max_in_flight``) is
+        kept exactly, with nothing queued.
+        """
         now = time.monotonic()
         if now - self._resized > _RESIZE_EVERY_S:
-            self.in_flight = _cluster_slots(self.cpus)
+            self.slots = _cluster_slots(self.cpus)
             self._resized = now
-        return self.in_flight
+        capacity = self.fixed_in_flight or self.slots
+        return capacity, _QUEUE_AHEAD if capacity >= self.slots else 0
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -446,9 +451,9 @@ class _Loop:
         poll = self.channel.poll.remote() if self.decides_here else None
         try:
             while not self.stop_requested:
-                capacity = self._capacity()
+                capacity, ahead = self._window()
                 self.summary.max_in_flight = max(self.summary.max_in_flight, capacity)
-                while (len(self.running) < capacity + _QUEUE_AHEAD
+                while (len(self.running) < capacity + ahead
                        and self.n_done + len(self.running) < self.n_target
                        and (deadline is None or time.monotonic() < deadline)):
                     self._launch()
@@ -552,7 +557,8 @@ class _Loop:
         t0 = time.perf_counter()
         trial = entry.trial
         attrs = {A.TRIAL_NODE: result.node, A.TRIAL_NODE_IP: result.node_ip,
-                 A.TRIAL_DURATION: result.duration_s, A.TRIAL_EPOCHS_RUN: result.epochs_run,
+                 A.TRIAL_DURATION: result.duration_s, A.TRIAL_STARTED_AT: result.started_at,
+                 A.TRIAL_EPOCHS_RUN: result.epochs_run,
                  A.TRIAL_FINGERPRINT: self.dataset.fingerprint, A.TRIAL_HISTORY: result.history}
         if result.state == "failed":
             attrs[A.TRIAL_FAILURE] = result.failure_reason

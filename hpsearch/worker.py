@@ -34,6 +34,7 @@ class TrialResult:
         epochs_run: epochs trained (a partial last epoch counts).
         history: per-epoch "loss", "train_acc" and "val_acc".
         duration_s: wall seconds spent training.
+        started_at: when training began, in seconds since the Unix epoch (``time.time()``).
         failure_reason: why a failed trial failed.
         pruned_at_epoch: the epoch after which a pruned trial stopped.
         prune_decided_at: the epoch whose report the pruner answered with "stop".
@@ -46,6 +47,7 @@ class TrialResult:
     epochs_run: int
     history: dict[str, list[float]] = field(default_factory=dict)
     duration_s: float = 0.0
+    started_at: float = 0.0
     failure_reason: str | None = None
     pruned_at_epoch: int | None = None
     prune_decided_at: int | None = None
@@ -183,6 +185,14 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
         The result; a diverged trial fails with "diverged at iteration k", an exception with its
         type and message.
     """
+    started_at = time.time()
+    result = _train_trial(params, dataset, seed, report, deadline)
+    result.started_at = started_at
+    return result
+
+
+def _train_trial(params: Mapping[str, Any], dataset: Any, seed: int, report: ReportFn | None,
+                 deadline: float | None) -> TrialResult:
     import netcore
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}

@@ -123,7 +123,7 @@ def test_a_resumed_study_sees_every_trial_and_numbers_on(tmp_path):
 
 def test_trials_are_written_in_number_order(tmp_path):
     url = _url(tmp_path)
-    storage, study = _open(url)
+    _, study = _open(url)
     asked = study.ask()  # number 0, not yet synced
     asked.suggest_int("width", 8, 64)
     study.enqueue_trial({"width": 32})  # number 1: written at once, and 0 before it

@@ -47,6 +47,28 @@ name = "none"
     assert study.user_attrs[A.STUDY_CONFIG_TEXT] == config.text
 
 
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_max_in_flight_is_a_hard_limit(ray_local, tmp_path, in_flight):
+    # 2 CPUs: with a window of 1 nothing may be queued behind the running trial (Ray would start
+    # it on the free CPU); with the cluster's full width, one trial waits queued.
+    config = write_study(tmp_path, f"window{in_flight}", """
+n_trials = 6
+[space]
+num_epochs = 40
+learning_rate = { low = 1e-3, high = 1e-1, log = true }
+[pruner]
+name = "none"
+""", n_train=1000)
+    summary = run_study(config, runs_dir=tmp_path / "runs", max_in_flight=in_flight,
+                        progress=False)
+    assert summary.n_complete == 6 and summary.max_in_flight == in_flight
+    spans = sorted((t.user_attrs[A.TRIAL_STARTED_AT],
+                    t.user_attrs[A.TRIAL_STARTED_AT] + t.user_attrs[A.TRIAL_DURATION])
+                   for t in _load(tmp_path, f"window{in_flight}").get_trials())
+    most = max(sum(start <= s < end for start, end in spans) for s, _ in spans)
+    assert most == in_flight
+
+
 def test_resume_continues_toward_n_trials(ray_local, tmp_path):
     body = """
 n_trials = {n}
