@@ -138,12 +138,13 @@ def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner:
     return load_study_config(path)
 
 
-def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str) -> dict:
+def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
+                 in_flight: int = 2) -> dict:
     from hpsearch.study import run_study
 
-    config = _config(tmp, f"hp_{pruner}_{seed}", seed, n_trials, epochs, pruner)
+    config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}", seed, n_trials, epochs, pruner)
     t0 = time.perf_counter()
-    summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=2, progress=False)
+    summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=in_flight, progress=False)
     wall = time.perf_counter() - t0
     engine = summary.engine
     return {"wall_s": wall, "efficiency": summary.efficiency, "best": summary.best_value,
