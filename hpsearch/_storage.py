@@ -26,13 +26,15 @@ import logging
 import math
 import threading
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from optuna.study._frozen import FrozenStudy
 
 __all__ = ["SingleWriterStorage", "StorageConflictError"]
 
