@@ -162,3 +162,26 @@ def test_study_attributes_go_straight_through(tmp_path):
     study.set_user_attr("space", {"lr": [1e-4, 1e-1]})
     assert optuna.load_study(study_name="s", storage=url).user_attrs == {
         "space": {"lr": [1e-4, 1e-1]}}
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc", "gp"])
+def test_every_sampler_runs_on_it_and_the_file_matches_memory(tmp_path, sampler):
+    # Samplers keep their own state in trial system attributes (CMA-ES its optimizer): it must
+    # reach the file as well as memory.
+    if sampler == "gp":
+        pytest.importorskip("torch")
+        pytest.importorskip("scipy")
+    from hpsearch.config import SAMPLERS
+
+    url = _url(tmp_path)
+    storage = SingleWriterStorage(optuna.storages.RDBStorage(url))
+    make = getattr(optuna.samplers, SAMPLERS[sampler])
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize",
+                                sampler=make(seed=0))
+    for _ in range(12):
+        trial = study.ask()
+        x = trial.suggest_float("x", -2.0, 2.0)
+        y = trial.suggest_float("y", 1e-3, 1.0, log=True)
+        storage.sync(trial._trial_id)
+        study.tell(trial, -(x - 0.5) ** 2 - y)
+    _assert_same(study.get_trials(deepcopy=False), _stored(url))
