@@ -212,10 +212,6 @@ class SingleWriterStorage(BaseStorage):
         self._backend.remove_session()
 
     # -- sync ---------------------------------------------------------------------------------
-    def backend_trial_id(self, trial_id: int) -> int | None:
-        """The backend's id for a trial of this storage (None until it has been written)."""
-        return self._backend_trial.get(trial_id)
-
     def sync(self, trial_id: int | None = None) -> None:
         """Write what changed in memory to the backend: one trial, or every changed trial.
 
@@ -250,11 +246,9 @@ class SingleWriterStorage(BaseStorage):
         study_id = self._trial_study[trial_id]
         backend = self._backend
         if isinstance(backend, RDBStorage):
-            backend_id, number = _create_rdb(backend, study_id, trial)
-        else:
-            backend_id = backend.create_new_trial(study_id, template_trial=trial)
-            number = backend.get_trial_number_from_id(backend_id)
-        _check_number(trial.number, number)
+            return _create_rdb(backend, study_id, trial)  # checks the number before commit
+        backend_id = backend.create_new_trial(study_id, template_trial=trial)
+        _check_number(trial.number, backend.get_trial_number_from_id(backend_id))
         return backend_id
 
 
@@ -283,8 +277,8 @@ def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> dict[Any, Any]:
     return {k: v for k, v in new.items() if k not in old or not same(old[k], v)}
 
 
-def _create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> tuple[int, int]:
-    """Insert a trial with all it holds in one transaction; its backend id and number.
+def _create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> int:
+    """Insert a trial with all it holds in one transaction; returns its backend id.
 
     ``RDBStorage.create_new_trial`` does the same through SQLAlchemy's ORM, with a look-up per
     parameter (to check its distribution against earlier trials, which memory has done) and an
@@ -305,7 +299,7 @@ def _create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> tuple
             table.c.study_id == study_id, table.c.trial_id < trial_id)).scalar_one()
         _check_number(trial.number, number)  # raises inside: nothing is committed
         _insert_rows(session, models, trial_id, _snapshot_empty(), trial)
-        return trial_id, number
+        return trial_id
 
 
 def _check_number(ours: int, theirs: int) -> None:
