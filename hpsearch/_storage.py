@@ -21,6 +21,7 @@ its launch on. Study-level attributes go straight through to the backend.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import math
@@ -292,14 +293,21 @@ def _create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> int:
     with _create_scoped_session(backend.scoped_session) as session:
         trial_id = session.execute(insert(table).values(
             study_id=study_id, number=trial.number, state=trial.state,
-            datetime_start=trial.datetime_start,
-            datetime_complete=trial.datetime_complete)).inserted_primary_key[0]
+            datetime_start=_utc_naive(trial.datetime_start),
+            datetime_complete=_utc_naive(trial.datetime_complete))).inserted_primary_key[0]
         # Optuna numbers a trial by the trials created before it; a second writer would show.
         number = session.execute(select(func.count()).select_from(table).where(
             table.c.study_id == study_id, table.c.trial_id < trial_id)).scalar_one()
         _check_number(trial.number, number)  # raises inside: nothing is committed
         _insert_rows(session, models, trial_id, _snapshot_empty(), trial)
         return trial_id
+
+
+def _utc_naive(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A trial datetime as Optuna's RDB columns hold it: naive UTC (trials carry naive local)."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
 def _check_number(ours: int, theirs: int) -> None:
@@ -381,8 +389,8 @@ def _update_rdb(backend: RDBStorage, trial_id: int, old: FrozenTrial, new: Froze
             for objective, value in enumerate(new.values):
                 backend._set_trial_value_without_commit(session, row, objective, value)
         session.execute(update(table).where(table.c.trial_id == trial_id).values(
-            state=new.state, datetime_start=new.datetime_start,
-            datetime_complete=new.datetime_complete))
+            state=new.state, datetime_start=_utc_naive(new.datetime_start),
+            datetime_complete=_utc_naive(new.datetime_complete)))
 
 
 def _update_generic(backend: BaseStorage, trial_id: int, old: FrozenTrial,

@@ -185,3 +185,22 @@ def test_every_sampler_runs_on_it_and_the_file_matches_memory(tmp_path, sampler)
         storage.sync(trial._trial_id)
         study.tell(trial, -(x - 0.5) ** 2 - y)
     _assert_same(study.get_trials(deepcopy=False), _stored(url))
+
+
+def test_datetimes_survive_a_timezone_away_from_utc(tmp_path, monkeypatch):
+    # Optuna's RDB columns hold naive UTC and trials carry naive local time: a bulk insert that
+    # skipped the conversion would shift every stored time by the local offset.
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        url = _url(tmp_path)
+        storage, study = _open(url)
+        study.tell(_run_one(study, storage), 0.5)
+        _run_one(study, storage)  # RUNNING: its start time written at launch
+        storage.sync()
+        _assert_same(study.get_trials(deepcopy=False), _stored(url))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
