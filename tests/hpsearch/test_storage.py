@@ -204,3 +204,16 @@ def test_datetimes_survive_a_timezone_away_from_utc(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_non_finite_curve_points_round_trip(tmp_path):
+    import math
+
+    url = _url(tmp_path)
+    storage, study = _open(url)
+    study.tell(_run_one(study, storage, curve=(float("inf"), -float("inf"), float("nan"), 0.5)),
+               0.5)
+    (stored,) = _stored(url)
+    values = [stored.intermediate_values[s] for s in (1, 2, 3, 4)]
+    assert values[:2] == [float("inf"), -float("inf")] and math.isnan(values[2])
+    assert values[3] == 0.5
