@@ -38,6 +38,7 @@ _LEADING = ["number", "state", "value"]
 _TRAILING = [
     "epochs_run",
     "duration_s",
+    "started_at",
     "seed",
     "node",
     "dataset_fingerprint",
@@ -50,6 +51,7 @@ _TRAILING = [
 _ATTR_COLUMNS = {
     "epochs_run": A.TRIAL_EPOCHS_RUN,
     "duration_s": A.TRIAL_DURATION,
+    "started_at": A.TRIAL_STARTED_AT,
     "seed": A.TRIAL_SEED,
     "node": A.TRIAL_NODE,
     "dataset_fingerprint": A.TRIAL_FINGERPRINT,
@@ -89,7 +91,8 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
     Returns:
         Columns ``number``, ``state`` ("complete", "pruned", "failed", "running", "waiting"),
         ``value`` (best validation accuracy; NaN where there is none), one column per parameter,
-        then ``epochs_run``, ``duration_s``, ``seed``, ``node``, ``dataset_fingerprint``,
+        then ``epochs_run``, ``duration_s``, ``started_at`` (when the worker began training, in
+        Unix seconds), ``seed``, ``node``, ``dataset_fingerprint``,
         ``failure_reason``, ``pruned_at_epoch``, ``retry_of``, ``datetime_start`` and
         ``datetime_complete``. Missing values are NA.
     """
@@ -117,7 +120,8 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
     # Object dtype first, so ints with gaps stay ints (Int64) instead of turning into floats.
     frame = pd.DataFrame(rows, columns=columns, dtype=object).rename(columns=rename)
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
-    frame["duration_s"] = pd.to_numeric(frame["duration_s"], errors="coerce").astype("float64")
+    for col in ("duration_s", "started_at"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in _INT_COLUMNS:
         frame[col] = pd.array(frame[col].to_list(), dtype="Int64")
     for col in _STR_COLUMNS:

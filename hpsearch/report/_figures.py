@@ -34,6 +34,7 @@ __all__ = [
     "plot_parallel",
     "plot_param",
     "plot_states",
+    "plot_timeline",
     "plot_weight_tiles",
     "render_png",
 ]
@@ -181,6 +182,52 @@ def plot_learning_curves(summary: StudySummary, ax: Axes) -> Axes:
     ax.legend(handles=handles, loc="lower right", fontsize="small")
     ax.grid(alpha=0.3)
     ax.set(xlabel="epoch", ylabel=summary.metric, title="Learning curves")
+    return ax
+
+
+def _timeline_bars(summary: StudySummary) -> tuple[list[tuple], list[str]]:
+    """(row, start, length, state) per timed trial, and a label per row.
+
+    Rows are worker slots: on each node a trial takes the first slot free when it started, so
+    trials that overlapped sit on different rows and a gap in a row is a slot left idle.
+    """
+    timed = summary.trials.dropna(subset=["started_at", "duration_s"])
+    timed = timed.sort_values("started_at")
+    t0 = float(timed["started_at"].min())
+    slots: dict[str, list[float]] = {}  # node -> end time of each of its slots
+    placed = []
+    for node, started, length, state in zip(timed["node"].fillna("?"), timed["started_at"],
+                                            timed["duration_s"], timed["state"], strict=True):
+        start = float(started) - t0
+        ends = slots.setdefault(str(node), [])
+        free = [i for i, end in enumerate(ends) if end <= start]
+        slot = free[0] if free else len(ends)
+        if free:
+            ends[slot] = start + length
+        else:
+            ends.append(start + length)
+        placed.append((str(node), slot, start, float(length), str(state)))
+    rows = {key: i for i, key in enumerate((n, k) for n, ends in slots.items()
+                                           for k in range(len(ends)))}
+    labels = [f"{n[:8]} #{k + 1}" for n, k in rows]
+    return [(rows[(n, k)], start, length, state) for n, k, start, length, state in placed], labels
+
+
+def plot_timeline(summary: StudySummary, ax: Axes) -> Axes:
+    """Each trial as a bar from its start to its end, one row per worker slot on each node."""
+    bars, labels = _timeline_bars(summary)
+    for state in state_order():
+        mine = [(row, start, length) for row, start, length, s in bars if s == state]
+        if mine:
+            ax.barh([r for r, _, _ in mine], [w for _, _, w in mine],
+                    left=[x for _, x, _ in mine], height=0.8, color=STATE_COLORS[state],
+                    edgecolor="white", lw=0.5, label=f"{state} ({len(mine)})")
+    ax.set_yticks(range(len(labels)), labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set(xlabel="seconds since the first trial started", ylabel="node, slot",
+           title="Trials over time")
     return ax
 
 
@@ -341,6 +388,12 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Validation accuracy per epoch of every trial; pruned trials are dashed and end "
                "in a cross where they were stopped.", _one(plot_learning_curves),
                lambda s: None if len(s.intermediate) else "no trial has reported an epoch"),
+    FigureSpec("timeline", "Trials over time",
+               "Where and when each trial trained: one row per worker slot on each node (node "
+               "id, slot); gaps in a row are time that slot stood idle.", _one(plot_timeline),
+               lambda s: None if s.trials["started_at"].notna().any() else "the trials carry "
+               "no start times (stored since hpsearch records started_at)",
+               lambda s: (9.0, 1.4 + 0.35 * len(_timeline_bars(s)[1]))),
     FigureSpec("best_model", "Best model",
                "Training loss and training / validation accuracy per epoch of the best model.",
                _draw_best, lambda s: None if s.best_history else "no complete trial with a "

@@ -135,7 +135,8 @@ def build_study(path: Path, config: StudyConfig, states: Sequence[str], *,
                    "val_acc": curve}
         if state != "interrupted":
             for key, value in {A.TRIAL_NODE: f"node{i % 2}", A.TRIAL_NODE_IP: "10.0.0.1",
-                               A.TRIAL_DURATION: 0.5 + 0.1 * i, A.TRIAL_EPOCHS_RUN: run,
+                               A.TRIAL_DURATION: 0.5 + 0.1 * i,
+                               A.TRIAL_STARTED_AT: 1.7e9 + 0.4 * i, A.TRIAL_EPOCHS_RUN: run,
                                A.TRIAL_FINGERPRINT: fingerprint,
                                A.TRIAL_HISTORY: history}.items():
                 trial.set_user_attr(key, value)

@@ -142,7 +142,7 @@ def test_study_with_pruned_failed_and_running_trials(tmp_path):
     study = build_study(tmp_path / "db", config, states)
     paths = write_report(study, config, tmp_path / "run")
     expected = ["history", "states", "params", "parallel", "importances", "learning_curves",
-                "best_model"]
+                "timeline", "best_model"]
     html_text, _ = check_files(paths, expected)
     assert "still running" in html_text and "hpsearch best" in html_text
     tables = tables_of(html_text)
@@ -166,7 +166,7 @@ def test_only_failures_says_so(tmp_path):
     config = make_config("failing", DIGITS_SPACE)
     study = build_study(tmp_path / "db", config, ["failed", "failed"])
     paths = write_report(study, config, tmp_path / "run")
-    html_text, _ = check_files(paths, ["states", "learning_curves"])
+    html_text, _ = check_files(paths, ["states", "learning_curves", "timeline"])
     assert "No trial has completed yet (2 failed" in html_text
     assert "No complete trial yet." in html_text
 
@@ -192,9 +192,9 @@ def test_grid_study_table_matches_storage(tmp_path):
     config = make_config("grid", GRID_SPACE, sampler="grid", n_trials=6)
     study = build_study(tmp_path / "db", config, ["complete"] * 6)
     paths = write_report(study, config, tmp_path / "run")
-    html_text, md_text = check_files(
+    html_text, md_text = check_files(  # 6 settings: compared side by side
         paths, ["history", "states", "params", "parallel", "importances", "learning_curves",
-                "best_model", "compare_1", "compare_3"])  # 6 settings: compared side by side
+                "timeline", "best_model", "compare_1", "compare_3"])
     tables = tables_of(html_text)
     grid = tables["grid"]
     assert grid[0] == ["learning_rate", "reg", "value", "state", "number"]
@@ -224,10 +224,32 @@ def test_strings_from_storage_are_escaped(tmp_path):
     study.tell(trial, 0.99)  # best: its parameter value lands in the top table
     paths = write_report(study, config, tmp_path / "run")
     html_text, md_text = check_files(paths, [
-        "history", "states", "params", "parallel", "importances", "learning_curves"])
+        "history", "states", "params", "parallel", "importances", "learning_curves",
+        "timeline"])
     for raw in ("<script", "<b ", '<img src="http', 'x">'):
         assert raw not in html_text and raw not in outside_fences(md_text)
     assert "<img" not in outside_fences(md_text)
     assert html_text.count("&lt;script&gt;") >= 3  # name (title, heading), description, param
     top = tables_of(html_text)["top"]
     assert INJECT in top[1]
+
+
+def test_timeline_puts_overlapping_trials_on_separate_slots_of_their_node():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from hpsearch.report._figures import _timeline_bars
+
+    trials = pd.DataFrame({
+        "node": ["aaaaaaaaaa", "aaaaaaaaaa", "bbbbbbbbbb", "aaaaaaaaaa", None],
+        "started_at": [100.0, 100.5, 100.2, 101.2, None],  # the last never started
+        "duration_s": [1.0, 1.0, 3.0, 0.8, None],
+        "state": ["complete", "pruned", "complete", "failed", "running"],
+    })
+    bars, labels = _timeline_bars(SimpleNamespace(trials=trials))
+    # a: [0, 1] slot 1, [0.5, 1.5] overlaps it -> slot 2, [1.2, 2.0] reuses slot 1; b: its own.
+    assert labels == ["aaaaaaaa #1", "aaaaaaaa #2", "bbbbbbbb #1"]
+    assert sorted(bars, key=lambda b: b[1]) == [
+        (0, 0.0, 1.0, "complete"), (2, pytest.approx(0.2), 3.0, "complete"),
+        (1, 0.5, 1.0, "pruned"), (0, pytest.approx(1.2), 0.8, "failed")]
