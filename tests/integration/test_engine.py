@@ -69,6 +69,28 @@ name = "none"
     assert most == in_flight
 
 
+def test_a_worker_fetches_each_study_dataset_once(ray_local, monkeypatch):
+    # What a worker process does, done here: the cache is per process.
+    import ray
+
+    from hpsearch import dispatch
+
+    first, second = ray.put({"X": [1, 2]}), ray.put({"X": [3]})
+    real_get, fetched = ray.get, []
+
+    def counting_get(ref):
+        fetched.append(ref)
+        return real_get(ref)
+
+    monkeypatch.setattr(dispatch, "_DATASET", None)
+    monkeypatch.setattr(dispatch.ray, "get", counting_get)
+    data = [dispatch._dataset([ref]) for ref in (first, first, second, second, first)]
+    monkeypatch.undo()
+    assert data == [{"X": [1, 2]}, {"X": [1, 2]}, {"X": [3]}, {"X": [3]}, {"X": [1, 2]}]
+    assert data[0] is data[1] and data[2] is data[3]
+    assert fetched == [first, second, first]  # on first use and on each change of study
+
+
 def test_resume_continues_toward_n_trials(ray_local, tmp_path):
     body = """
 n_trials = {n}
