@@ -200,12 +200,8 @@ def _timeline_bars(summary: StudySummary) -> tuple[list[tuple], list[str]]:
                                             timed["duration_s"], timed["state"], strict=True):
         start = float(started) - t0
         ends = slots.setdefault(str(node), [])
-        free = [i for i, end in enumerate(ends) if end <= start]
-        slot = free[0] if free else len(ends)
-        if free:
-            ends[slot] = start + length
-        else:
-            ends.append(start + length)
+        slot = next((i for i, end in enumerate(ends) if end <= start), len(ends))
+        ends[slot:slot + 1] = [start + float(length)]  # reuse the free slot, or open one
         placed.append((str(node), slot, start, float(length), str(state)))
     rows = {key: i for i, key in enumerate((n, k) for n, ends in slots.items()
                                            for k in range(len(ends)))}
