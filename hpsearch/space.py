@@ -25,10 +25,15 @@ __all__ = [
     "ParamDecl",
     "ParamSpec",
     "SpaceError",
+    "budget_epochs",
+    "discrete_values",
+    "estimate_trial_bytes",
     "grid_search_space",
+    "largest_configurations",
     "parse_space",
     "resolve_params",
     "space_to_json",
+    "space_values",
     "suggest_params",
 ]
 
@@ -55,6 +60,7 @@ class ParamDecl:
         low_open: whether ``low`` itself is excluded.
         choices: the allowed strings for "str" (and the string half of "float|str").
         doc: one line for error messages and docs.
+        odd: only odd integers (``filter_size``: stride 1 with "same" padding needs them).
     """
 
     kind: str
@@ -65,6 +71,20 @@ class ParamDecl:
     high_open: bool = False
     choices: tuple[str, ...] = ()
     doc: str = ""
+    odd: bool = False
+
+
+# Sane upper bounds: a value past them is a typo or a hostile file, not a study (issue 15: a
+# hidden_size of 10^9 took 17 GB before anything failed). The memory estimate below then checks
+# the largest configuration a space allows against the memory a trial really has.
+MAX_WIDTH = 65_536  # units in one hidden layer
+MAX_LAYERS = 100  # hidden fully-connected layers
+MAX_EPOCHS = 100_000
+MAX_ITERATIONS = 100_000_000
+MAX_BATCH = 100_000
+MAX_FILTERS = 4_096  # filters of the first conv stage (later stages double it)
+MAX_FILTER_SIZE = 31
+MAX_CONV_STAGES = 10
 
 
 # Declared once, as data (the scikit-learn way): the validator, the docs and the worker read this.
@@ -74,12 +94,13 @@ PARAMETERS: dict[str, ParamDecl] = {
     "lr_decay": ParamDecl("float", 1.0, low=0.0, high=1.0, low_open=True,
                           doc="learning rate multiplier per epoch"),
     "reg": ParamDecl("float", 0.0, low=0.0, doc="L2 strength: 0.5 * reg * sum(W**2)"),
-    "num_epochs": ParamDecl("int", 10, low=1, doc="training epochs"),
-    "num_iterations": ParamDecl("int", None, low=1,
+    "num_epochs": ParamDecl("int", 10, low=1, high=MAX_EPOCHS, doc="training epochs"),
+    "num_iterations": ParamDecl("int", None, low=1, high=MAX_ITERATIONS,
                                 doc="training iterations (overrides num_epochs)"),
-    "batch_size": ParamDecl("int", 100, low=1, doc="minibatch size"),
-    "hidden_size": ParamDecl("int", 100, low=1, doc="units per hidden layer"),
-    "num_layers": ParamDecl("int", 1, low=1, doc="number of hidden fully-connected layers"),
+    "batch_size": ParamDecl("int", 100, low=1, high=MAX_BATCH, doc="minibatch size"),
+    "hidden_size": ParamDecl("int", 100, low=1, high=MAX_WIDTH, doc="units per hidden layer"),
+    "num_layers": ParamDecl("int", 1, low=1, high=MAX_LAYERS,
+                            doc="number of hidden fully-connected layers"),
     "per_layer_sizes": ParamDecl("bool", False,
                                  doc="search hidden_size_1..num_layers separately"),
     "hidden_sizes": ParamDecl("sizes", None,
@@ -100,10 +121,14 @@ PARAMETERS: dict[str, ParamDecl] = {
                               choices=("he", "xavier"), doc="init std or scheme"),
     "augment": ParamDecl("str", "none", choices=("none", "flip"),
                          doc="minibatch augmentation (image data)"),
-    "patience": ParamDecl("int", None, low=1, doc="early stopping patience in epochs"),
-    "num_filters": ParamDecl("int", 16, low=1, doc="CNN: filters of the first conv stage"),
-    "filter_size": ParamDecl("int", 3, low=1, doc="CNN: odd filter size"),
-    "num_conv_stages": ParamDecl("int", 2, low=1, doc="CNN: conv-relu-pool stages"),
+    "patience": ParamDecl("int", None, low=1, high=MAX_EPOCHS,
+                          doc="early stopping patience in epochs"),
+    "num_filters": ParamDecl("int", 16, low=1, high=MAX_FILTERS,
+                             doc="CNN: filters of the first conv stage"),
+    "filter_size": ParamDecl("int", 3, low=1, high=MAX_FILTER_SIZE, odd=True,
+                             doc="CNN: odd filter size"),
+    "num_conv_stages": ParamDecl("int", 2, low=1, high=MAX_CONV_STAGES,
+                                 doc="CNN: conv-relu-pool stages"),
 }
 
 # Names of the per-layer sizes that ``per_layer_sizes`` adds (hidden_size_1, hidden_size_2, ...).
@@ -157,6 +182,28 @@ class Grid:
 ParamSpec = Fixed | FloatRange | IntRange | Choice | Grid
 
 
+def discrete_values(spec: ParamSpec) -> tuple[Any, ...] | None:
+    """The values a categorical spec lists (``Choice.choices`` or ``Grid.values``), else None.
+
+    The one place that knows the two spellings; ranges and fixed values give None.
+    """
+    if isinstance(spec, Choice):
+        return spec.choices
+    if isinstance(spec, Grid):
+        return spec.values
+    return None
+
+
+def space_values(spec: ParamSpec) -> tuple[Any, ...] | None:
+    """Every value a spec can give when that is a finite list: a fixed value, choices or a grid.
+
+    Returns None for ranges (use their ``low`` and ``high``).
+    """
+    if isinstance(spec, Fixed):
+        return (spec.value,)
+    return discrete_values(spec)
+
+
 # --- parsing --------------------------------------------------------------------------------------
 
 
@@ -180,6 +227,9 @@ def _check_value(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
         if isinstance(value, float) and not value.is_integer():
             raise SpaceError(f"{where}{name}: expected an integer, got {value!r}")
         value = int(value)
+        if decl.odd and value % 2 == 0:
+            raise SpaceError(f"{where}{name}: expected an odd integer (stride 1 with 'same' "
+                             f"padding needs an odd size), got {value!r}")
     else:
         value = float(value)
         if not math.isfinite(value):
@@ -199,11 +249,14 @@ def _check_sizes(name: str, value: Any, where: str) -> str:
         ok = (isinstance(sizes, list) and len(sizes) > 0
               and all(not isinstance(v, bool) and int(v) == float(v) and int(v) >= 1
                       for v in sizes))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
         raise SpaceError(f"{where}{name}: expected a non-empty list of positive integers such as "
                          f"[10, 6, 4], got {value!r}")
+    if len(sizes) > MAX_LAYERS or max(int(v) for v in sizes) > MAX_WIDTH:
+        raise SpaceError(f"{where}{name}: expected at most {MAX_LAYERS} layers of at most "
+                         f"{MAX_WIDTH} units each, got {value!r}")
     return "-".join(str(int(v)) for v in sizes)
 
 
@@ -252,13 +305,17 @@ def _parse_one(name: str, raw: Any, decl: ParamDecl, where: str) -> ParamSpec:
         raise SpaceError(f"{where}{name}: a log range needs low > 0, got low = {low!r}")
     step = raw.get("step")
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float)
-                             or step <= 0):
-        raise SpaceError(f"{where}{name}.step: expected a positive number, got {step!r}")
+                             or not 0 < step < math.inf):
+        raise SpaceError(f"{where}{name}.step: expected a positive finite number, got {step!r}")
     if step is not None and log:
         raise SpaceError(f"{where}{name}: 'step' and 'log' cannot be combined")
     if decl.kind == "int":
         if step is not None and not float(step).is_integer():
             raise SpaceError(f"{where}{name}.step: expected an integer step, got {step!r}")
+        if decl.odd and (log or int(step or 1) % 2):
+            raise SpaceError(f"{where}{name}: only odd values work, so a range needs an even "
+                             f"step and no log, e.g. {{ low = {low}, high = {high}, step = 2 }}; "
+                             f"got step = {step!r}, log = {log!r}")
         return IntRange(int(low), int(high), log, int(step or 1))
     return FloatRange(float(low), float(high), log, None if step is None else float(step))
 
@@ -274,9 +331,12 @@ def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]
         Parameter name -> spec, for the parameters the table names (defaults are not added).
 
     Raises:
-        SpaceError: an unknown parameter, a wrong type, an empty or inverted range, a log range
-            that includes 0, or ``num_epochs`` and ``num_iterations`` both searched.
+        SpaceError: an unknown parameter, a wrong type, a value past its declared bounds, an
+            empty or inverted range, a log range that includes 0, a non-finite bound or step, an
+            even ``filter_size``, or ``num_epochs`` and ``num_iterations`` both searched.
     """
+    if not isinstance(raw, Mapping):
+        raise SpaceError(f"{where.rstrip('.')}: expected a table of parameters, got {raw!r}")
     if unknown := set(raw) - set(PARAMETERS):
         raise SpaceError(
             f"{where}unknown parameters {sorted(unknown)}; expected some of {sorted(PARAMETERS)}"
@@ -289,6 +349,11 @@ def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]
                                     & set(space)):
         raise SpaceError(f"{where}hidden_sizes: gives every layer's size, so it cannot be "
                          f"combined with {sorted(clash)}")
+    searched = [n for n in ("num_epochs", "num_iterations")
+                if n in space and not isinstance(space[n], Fixed)]
+    if len(searched) == 2:
+        raise SpaceError(f"{where}num_iterations: overrides num_epochs, so only one of them may "
+                         "be searched; fix the other (or leave it out)")
     return space
 
 
@@ -302,8 +367,7 @@ def _suggest(trial: Any, name: str, spec: ParamSpec) -> Any:
         return trial.suggest_float(name, spec.low, spec.high, log=spec.log, step=spec.step)
     if isinstance(spec, IntRange):
         return trial.suggest_int(name, spec.low, spec.high, log=spec.log, step=spec.step)
-    values = spec.choices if isinstance(spec, Choice) else spec.values
-    return trial.suggest_categorical(name, list(values))
+    return trial.suggest_categorical(name, list(discrete_values(spec) or ()))
 
 
 def suggest_params(trial: Any, space: Mapping[str, ParamSpec]) -> dict[str, Any]:
@@ -379,7 +443,7 @@ def grid_search_space(space: Mapping[str, ParamSpec], where: str = "") -> dict[s
                 f"{where}{name}: the grid sampler needs explicit values "
                 f"(grid = [...] or choices = [...]), got a range {spec.low}..{spec.high}"
             )
-        grid[name] = list(spec.choices if isinstance(spec, Choice) else spec.values)
+        grid[name] = list(discrete_values(spec) or ())
     if _per_layer(space):
         raise SpaceError(f"{where}per_layer_sizes: not supported with the grid sampler")
     return grid
@@ -404,4 +468,143 @@ def space_to_json(space: Mapping[str, ParamSpec]) -> dict[str, dict[str, Any]]:
         kind = type(spec).__name__
         body = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(spec).items()}
         out[name] = {"kind": kind, **body}
+    return out
+
+
+# --- what a space costs: epochs and memory --------------------------------------------------------
+
+
+def _highest(space: Mapping[str, ParamSpec], name: str) -> Any:
+    """The largest value ``name`` can take in ``space`` (its declared default when absent)."""
+    spec = space.get(name)
+    if spec is None:
+        return PARAMETERS[name].default
+    if isinstance(spec, FloatRange | IntRange):
+        return spec.high
+    values = space_values(spec)
+    return max(values) if values else None
+
+
+def budget_epochs(space: Mapping[str, ParamSpec], n_train: int) -> int:
+    """The full per-trial budget in epochs: the most a trial of this space can train.
+
+    With ``num_iterations`` an epoch is ``max(n_train // batch_size, 1)`` iterations (netcore's
+    Solver), so the most epochs come from the most iterations with the largest batch.
+
+    Args:
+        space: specs from ``parse_space``.
+        n_train: training examples.
+    """
+    iterations = _highest(space, "num_iterations")
+    if iterations is None:
+        return int(_highest(space, "num_epochs"))
+    batch = int(_highest(space, "batch_size"))
+    return math.ceil(int(iterations) / max(int(n_train) // batch, 1))
+
+
+# Update-rule state kept per parameter element (velocity, caches, moments).
+RULE_STATE: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2}
+# Rows the Solver scores per forward pass when it measures accuracy (``check_accuracy``).
+_EVAL_ROWS = 1000
+# netcore's ConvNet scores in chunks whose im2col matrix stays under this (cnn._EVAL_BYTES).
+_EVAL_COLS_BYTES = 64 * 2**20
+
+
+def estimate_trial_bytes(params: Mapping[str, Any], input_shape: Sequence[int],
+                         num_classes: int, itemsize: int = 4) -> int:
+    """Roughly how many bytes one trial allocates while it trains (within a factor of ~2).
+
+    Counts what netcore holds at its peak: the parameters with their gradients, best-so-far
+    snapshot, the Solver's flat buffers and the update rule's state; the activations and
+    gradients of one minibatch (and of one scoring pass); for a CNN the im2col buffers of every
+    stage (forward and backward); and the float64 temporaries of weight initialization. The
+    dataset itself is not counted (workers share one read-only copy).
+
+    Args:
+        params: resolved parameters (``resolve_params``).
+        input_shape: per-sample shape the model sees, e.g. ``(64,)`` or ``(3, 32, 32)``.
+        num_classes: number of classes.
+        itemsize: bytes per number (4 for the float32 that trials train in).
+
+    Returns:
+        The estimate in bytes.
+    """
+    batch = int(params["batch_size"])
+    hidden = list(hidden_dims(params))
+    bn = params.get("normalization") == "batchnorm"
+    per_hidden_train = 4 + (4 if bn else 0) + (2 if float(params.get("dropout") or 0) else 0)
+    n_params = 0
+    largest = 0
+    train_row = eval_row = 0  # numbers per example in a training step / a scoring pass
+    eval_rows = _EVAL_ROWS
+    if params.get("model") == "cnn" and len(input_shape) == 3:
+        c, h, w = (int(v) for v in input_shape)
+        k = int(params["filter_size"])
+        pad = (k - 1) // 2
+        cols_row = 0
+        for i in range(int(params["num_conv_stages"])):
+            f = int(params["num_filters"]) * 2**i
+            n_params += f * c * k * k + f + (2 * f if bn else 0)
+            largest = max(largest, f * c * k * k)
+            cols = h * w * k * k * c
+            padded = (h + 2 * pad) * (w + 2 * pad) * c
+            maps = h * w * f
+            train_row += 2 * cols + 2 * padded + (6 + (4 if bn else 0)) * maps
+            eval_row += cols + padded + 2 * maps
+            cols_row = max(cols_row, cols)
+            c, h, w = f, h // 2, w // 2
+        flat = c * h * w
+        eval_rows = min(_EVAL_ROWS, max(1, _EVAL_COLS_BYTES // max(1, cols_row * itemsize)))
+    else:
+        flat = math.prod(int(v) for v in input_shape)
+    widths = [flat, *hidden, int(num_classes)]
+    for a, b in itertools.pairwise(widths):
+        n_params += a * b + b
+        largest = max(largest, a * b)
+    n_params += 2 * sum(hidden) if bn else 0
+    train_row += 3 * math.prod(int(v) for v in input_shape) + 3 * flat
+    train_row += per_hidden_train * sum(hidden) + 4 * int(num_classes)
+    eval_row += flat + sum(hidden) + 2 * int(num_classes)
+    state = RULE_STATE.get(str(params.get("update_rule")), 2)
+    # Training: parameters, gradients and the best-so-far snapshot (the Solver's flat buffers
+    # replace, not double, them), the rule's state, and one step's or one scoring pass's arrays.
+    steady = n_params * (3 + state) + max(batch * train_row, eval_rows * eval_row)
+    # Initialization: each weight matrix drawn in float64, then cast (NumPy elides the scaling
+    # temporary), beside the parameters made so far.
+    init = n_params * itemsize + (8 + itemsize) * largest
+    return int(max(steady * itemsize, init))
+
+
+def largest_configurations(space: Mapping[str, ParamSpec]) -> list[dict[str, Any]]:
+    """Resolved parameter sets among which the space's most memory-hungry trial lies.
+
+    Every size that only adds memory (widths, depth, batch, filters, dropout, batchnorm, the
+    update rule's state) is taken at its largest; the model kind, the number of conv stages and
+    explicit ``hidden_sizes`` change the shapes both ways, so each of their values is listed.
+    """
+    def values(name: str) -> list[Any]:
+        spec = space.get(name)
+        if spec is None:
+            return [PARAMETERS[name].default]
+        if isinstance(spec, IntRange):
+            return list(range(spec.low, spec.high + 1, spec.step))  # num_conv_stages: <= 10
+        if isinstance(spec, FloatRange):
+            return [spec.high]
+        return list(space_values(spec) or ())
+
+    base: dict[str, Any] = {}
+    for name in ("hidden_size", "num_layers", "batch_size", "num_filters", "filter_size",
+                 "dropout"):
+        base[name] = _highest(space, name)
+    base["update_rule"] = max(values("update_rule"), key=lambda r: RULE_STATE.get(r, 2))
+    base["normalization"] = "batchnorm" if "batchnorm" in values("normalization") else "none"
+    if _per_layer(space):
+        for i in range(1, int(base["num_layers"]) + 1):
+            base[f"{_LAYER_SIZE_PREFIX}{i}"] = base["hidden_size"]
+    out = []
+    for model, stages, sizes in itertools.product(
+            dict.fromkeys(values("model")), dict.fromkeys(values("num_conv_stages")),
+            dict.fromkeys(values("hidden_sizes"))):
+        fixed = {"model": model, "num_conv_stages": stages, "hidden_sizes": sizes, **base}
+        out.append(resolve_params(fixed, space))
     return out

@@ -24,16 +24,24 @@ from typing import Any
 import numpy as np
 
 from hpsearch.datasets import _preprocess
-from hpsearch.datasets._base import Dataset, DatasetError, Pool, RawData
+from hpsearch.datasets._base import (
+    Dataset,
+    DatasetError,
+    Pool,
+    RawData,
+    available_memory,
+    check_label_values,
+)
 from hpsearch.datasets._cifar import load_cifar10_raw
 from hpsearch.datasets._digits import load_digits_raw
 from hpsearch.datasets._idx import load_mnist_raw
-from hpsearch.datasets._options import COMMON, IMAGE, Option, resolve_options
+from hpsearch.datasets._options import COMMON, IMAGE, MAX_CLASSES, Option, resolve_options
 from hpsearch.datasets._split import split_indices
 from hpsearch.datasets._tabular import load_csv_raw, load_npz_raw
-from hpsearch.datasets._toy import load_toy_raw
+from hpsearch.datasets._toy import MAX_TOY_SAMPLES, check_toy_options, load_toy_raw
 
-__all__ = ["DATASET_NAMES", "Dataset", "DatasetError", "dataset_options", "load_dataset"]
+__all__ = ["DATASET_NAMES", "IMAGE_DATASETS", "TABULAR_DATASETS", "Dataset", "DatasetError",
+           "available_memory", "check_dataset_options", "dataset_options", "load_dataset"]
 
 Loader = Callable[[Path | None, dict[str, Any]], RawData]
 
@@ -60,9 +68,10 @@ def _table(*parts: dict[str, Option], **defaults: Any) -> dict[str, Option]:
 
 
 _IMAGE_DEFAULTS = {"scale": "unit", "center": "mean_image"}
-_NUM_CLASSES = {"num_classes": Option("count", help="number of classes (default: max label + 1)")}
-_TOY = {"n_samples": Option("count", 1000, help="points generated"),
-        "noise": Option("float", 0.1, help="std of the Gaussian noise")}
+_NUM_CLASSES = {"num_classes": Option("count", help="number of classes (default: max label + 1)",
+                                      high=MAX_CLASSES)}
+_TOY = {"n_samples": Option("count", 1000, help="points generated", high=MAX_TOY_SAMPLES),
+        "noise": Option("float", 0.1, help="std of the Gaussian noise", high=100.0)}
 
 _REGISTRY: dict[str, _Spec] = {
     "digits": _Spec(load_digits_raw, _table(COMMON, IMAGE, **_IMAGE_DEFAULTS),
@@ -87,14 +96,18 @@ _REGISTRY: dict[str, _Spec] = {
          "delimiter": Option("str", ",", help="field separator")})),
     "moons": _Spec(lambda p, o: load_toy_raw("moons", p, o), _table(COMMON, _TOY, noise=0.2)),
     "circles": _Spec(lambda p, o: load_toy_raw("circles", p, o), _table(
-        COMMON, _TOY, {"factor": Option("float", 0.5, help="inner radius / outer radius")},
+        COMMON, _TOY, {"factor": Option("float", 0.5, help="inner radius / outer radius",
+                                        high=1.0)},
         noise=0.1)),
     "spiral": _Spec(lambda p, o: load_toy_raw("spiral", p, o), _table(
-        COMMON, _TOY, {"n_classes": Option("count", 3, help="number of arms")},
+        COMMON, _TOY, {"n_classes": Option("count", 3, help="number of arms", high=1000)},
         n_samples=900, noise=0.2)),
 }
 
 DATASET_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+# Sources that are always images / never images (npz may be either: known once loaded).
+IMAGE_DATASETS: frozenset[str] = frozenset({"digits", "cifar10", "mnist", "fashion_mnist"})
+TABULAR_DATASETS: frozenset[str] = frozenset({"csv", "moons", "circles", "spiral"})
 
 
 def _spec(name: str) -> _Spec:
@@ -112,17 +125,32 @@ def dataset_options(name: str) -> frozenset[str]:
     return frozenset(_spec(name).options)
 
 
+def check_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate options for ``load_dataset(name, ...)`` without loading anything.
+
+    Checks each value against its declaration (type, bounds, finiteness) and what can be checked
+    across options before the files are read (a toy set's sample count against its classes and
+    the split sizes asked for).
+
+    Returns:
+        The resolved options, defaults filled in.
+
+    Raises:
+        DatasetError: an unknown name or option, or a bad value; ``key`` names the option.
+    """
+    opts = resolve_options(name, _spec(name).options, options)
+    if name in ("moons", "circles", "spiral"):
+        check_toy_options(name, opts)
+    return opts
+
+
 def _labels(pool: Pool, num_classes: int) -> np.ndarray:
     """Check a pool's labels and return them as int64 class indices."""
     y, n = pool.y, len(pool.y)
     if y.ndim != 1 or n != len(pool.X):
         raise DatasetError(f"{pool.source}: {len(pool.X)} examples but {y.size} labels")
     if y.dtype.kind == "f":
-        if bad := int(np.count_nonzero(~np.isfinite(y))):
-            raise DatasetError(f"{pool.source}: {bad} of {n} labels are NaN or infinite")
-        if frac := int(np.count_nonzero(y != np.round(y))):
-            raise DatasetError(f"{pool.source}: {frac} of {n} labels are not whole numbers; "
-                               "expected class indices 0, 1, 2, ...")
+        check_label_values(y, pool.source)
     elif y.dtype.kind not in "biu":
         raise DatasetError(f"{pool.source}: labels have dtype {y.dtype}; expected integers")
     y = y.astype(np.int64)
@@ -202,7 +230,7 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> D
             split sizes that do not fit.
     """
     spec = _spec(name)
-    opts = resolve_options(name, spec.options, options)
+    opts = check_dataset_options(name, options)
     raw = spec.loader(Path(path).expanduser() if path is not None else None, opts)
     pools = {s: getattr(raw, s) for s in ("train", "val", "test") if getattr(raw, s) is not None}
     labels = {s: _labels(pool, raw.num_classes) for s, pool in pools.items()}

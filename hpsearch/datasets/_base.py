@@ -2,17 +2,76 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetError", "Pool", "RawData"]
+__all__ = ["Dataset", "DatasetError", "Pool", "RawData", "available_memory", "check_fits",
+           "check_label_values"]
 
 
 class DatasetError(ValueError):
-    """A dataset could not be loaded as asked: the message says what is wrong and what to do."""
+    """A dataset could not be loaded as asked: the message says what is wrong and what to do.
+
+    Attributes:
+        key: the dataset option at fault, when one is (a study file reports it as
+            ``dataset.<key>``); None otherwise.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fits(nbytes: int, source: Any, what: str) -> None:
+    """Refuse to allocate ``nbytes`` for ``what`` when this machine's free memory cannot hold it.
+
+    Loaders call it with sizes read from file headers, before reading any body, so a header
+    that claims 10^12 elements fails at once instead of taking the machine down.
+    """
+    free = available_memory()
+    if free is not None and nbytes > free:
+        raise DatasetError(f"{source}: {what} would need {_gib(nbytes)} of memory, but only "
+                           f"{_gib(free)} is available; the file is corrupt or too large for "
+                           "this machine")
+
+
+def check_label_values(y: np.ndarray, source: Any) -> None:
+    """Refuse float labels that are not class indices (NaN, infinite or fractional values).
+
+    Every loader's labels pass here, so ``0.5`` is refused the same way from CSV and npz.
+    """
+    if y.dtype.kind != "f":
+        return
+    n = len(y)
+    if bad := int(np.count_nonzero(~np.isfinite(y))):
+        raise DatasetError(f"{source}: {bad} of {n} labels are NaN or infinite")
+    if frac := int(np.count_nonzero(y != np.round(y))):
+        first = y[y != np.round(y)][0]
+        raise DatasetError(f"{source}: {frac} of {n} labels are not whole numbers (first: "
+                           f"{first!r}); expected class indices 0, 1, 2, ...")
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
 
 
 @dataclass(frozen=True, eq=False, repr=False)

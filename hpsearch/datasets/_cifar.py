@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.datasets._base import DatasetError, Pool, RawData
+from hpsearch.datasets._base import DatasetError, Pool, RawData, check_fits
 
 __all__ = ["load_cifar10_raw", "read_batch"]
 
@@ -129,6 +129,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _read_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
     # Each record: 1 label byte, then 3072 pixel bytes (R, G, B planes, row-major).
     try:
+        check_fits(path.stat().st_size, path, "its records")
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read it ({exc})") from None
@@ -143,11 +144,22 @@ def _read_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _class_names(meta: Path, binary: bool) -> tuple[str, ...]:
     if not meta.is_file():
         return _CLASS_NAMES
-    if binary:
-        names = tuple(line.strip() for line in meta.read_text().splitlines() if line.strip())
-    else:
-        raw = _unpickle(meta).get("label_names", _CLASS_NAMES)
-        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+    try:
+        if binary:
+            text = meta.read_text(encoding="utf-8")
+            names = tuple(line.strip() for line in text.splitlines() if line.strip())
+        else:
+            raw = _unpickle(meta).get("label_names", _CLASS_NAMES)
+            if not isinstance(raw, list | tuple):
+                raise DatasetError(f"{meta}: 'label_names' should be a list of names, found "
+                                   f"{type(raw).__name__}")
+            names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{meta}: class names are not UTF-8 text ({exc}); expected one "
+                           "class name per line (the file is corrupted: download it again)"
+                           ) from None
+    except OSError as exc:
+        raise DatasetError(f"{meta}: cannot read it ({exc})") from None
     if len(names) != len(_CLASS_NAMES):
         raise DatasetError(f"{meta}: expected {len(_CLASS_NAMES)} class names, found "
                            f"{len(names)}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from hpsearch.datasets._base import DatasetError, Pool, RawData
+from hpsearch.datasets._base import DatasetError, Pool, RawData, check_fits
 
 __all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "load_mnist_raw", "read_idx"]
 
@@ -29,8 +30,18 @@ _FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labe
           "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
 
+# Deflate expands at most about 1032:1; a gzip file claiming a body larger than this multiple of
+# its own size (plus slack for the header) cannot hold it and is refused before decompressing.
+_GZIP_MAX_RATIO = 1032
+
+
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """Read one IDX file of unsigned bytes (gzip detected from its first bytes).
+
+    The header is read and checked first (magic, then the size it implies against the file's own
+    size and the memory available); only then is the body read, straight into its array, and
+    never past the size the header gives: a small gzip file that expands to gigabytes is refused
+    after a few bytes.
 
     Args:
         path: the file.
@@ -44,30 +55,61 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             not match the header.
     """
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            file_size = os.fstat(raw.fileno()).st_size
+            raw.seek(0)
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+            return _read_idx_stream(f, path, magic, file_size, gzipped)
     except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read it ({type(exc).__name__}: {exc}); the file is "
                            "truncated or corrupted: download it again") from None
-    if len(raw) < 4:
-        raise DatasetError(f"{path}: {len(raw)} bytes, too short for an IDX header")
-    found = int.from_bytes(raw[:4], "big")
+
+
+def _read_idx_stream(f: BinaryIO, path: Path, magic: int, file_size: int, gzipped: bool
+                     ) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise DatasetError(f"{path}: {len(head)} bytes, too short for an IDX header")
+    found = int.from_bytes(head, "big")
     if found != magic:
         raise DatasetError(f"{path}: magic number 0x{found:08x}, expected 0x{magic:08x} "
                            f"({'images' if magic == IMAGES_MAGIC else 'labels'} of unsigned "
                            "bytes); is this the right file?")
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path}: truncated header ({len(raw)} bytes, expected {header})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = header + math.prod(shape)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DatasetError(f"{path}: {what}: {len(raw)} bytes, expected {expected} for shape "
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DatasetError(f"{path}: truncated header ({4 + len(dims)} bytes, expected "
+                           f"{header})")
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    body = math.prod(shape)
+    expected = header + body
+    if not gzipped and file_size != expected:
+        what = "truncated" if file_size < expected else "has trailing bytes"
+        raise DatasetError(f"{path}: {what}: {file_size} bytes, expected {expected} for shape "
                            f"{shape}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    if gzipped and expected > _GZIP_MAX_RATIO * file_size + 1024:
+        raise DatasetError(f"{path}: truncated: the header gives shape {shape} ({expected:,} "
+                           f"bytes), but the file ({file_size:,} bytes"
+                           f"{', gzipped' if gzipped else ''}) cannot hold that many")
+    check_fits(body, path, f"shape {shape}")
+    out = np.empty(body, dtype=np.uint8)
+    got = f.readinto(memoryview(out)) if body else 0
+    while 0 < got < body:  # a gzip stream may return short reads
+        more = f.readinto(memoryview(out)[got:])
+        if not more:
+            break
+        got += more
+    if got < body:
+        raise DatasetError(f"{path}: truncated: {header + got} bytes, expected {expected} for "
+                           f"shape {shape}")
+    if f.read(1):
+        raise DatasetError(f"{path}: has trailing bytes: more than the {expected} bytes its "
+                           f"header gives for shape {shape}")
+    out = out.reshape(shape)
+    out.flags.writeable = False
+    return out
 
 
 def _find(directory: Path, stem: str) -> Path | None:

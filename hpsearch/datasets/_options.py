@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hpsearch.datasets._base import DatasetError
 
-__all__ = ["COMMON", "IMAGE", "Option", "resolve_options"]
+__all__ = ["COMMON", "IMAGE", "MAX_CLASSES", "MAX_EXAMPLES", "Option", "resolve_options"]
 
 
 @dataclass(frozen=True)
@@ -16,20 +17,29 @@ class Option:
     """One accepted option: its kind, default and (for ``kind="choice"``) allowed values.
 
     Kinds: ``"count"`` (int >= 1, or None for the dataset's default), ``"seed"`` (int >= 0),
-    ``"bool"``, ``"choice"``, ``"float"`` (>= 0), ``"str"``, ``"column"`` (str or int, or None).
+    ``"bool"``, ``"choice"``, ``"float"`` (finite, >= 0), ``"str"``, ``"column"`` (str or int,
+    or None). ``high`` bounds counts and floats from above (a sample count or number of classes
+    past it is a typo or a hostile file, not a dataset).
     """
 
     kind: str
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    high: float | None = None
+
+
+MAX_EXAMPLES = 1_000_000_000  # rows in any split
+MAX_CLASSES = 100_000
+MAX_SEED = 2**63 - 1
 
 
 COMMON: dict[str, Option] = {
-    "n_train": Option("count", help="training examples (default: all that are left)"),
-    "n_val": Option("count", help="validation examples"),
-    "n_test": Option("count", help="test examples"),
-    "seed": Option("seed", 0, help="split seed (the study seed)"),
+    "n_train": Option("count", help="training examples (default: all that are left)",
+                      high=MAX_EXAMPLES),
+    "n_val": Option("count", help="validation examples", high=MAX_EXAMPLES),
+    "n_test": Option("count", help="test examples", high=MAX_EXAMPLES),
+    "seed": Option("seed", 0, help="split seed (the study seed)", high=MAX_SEED),
     "stratify": Option("bool", False, help="keep class proportions in every split"),
     "scale": Option("choice", "none", ("none", "unit"), "bring values to [0, 1]"),
     "center": Option("choice", "none", ("none", "mean_image", "standardize"),
@@ -43,34 +53,43 @@ IMAGE: dict[str, Option] = {
 
 def _check(dataset: str, key: str, value: Any, opt: Option) -> Any:
     where = f"dataset {dataset!r}: option {key!r}"
+
+    def bad(expected: str) -> DatasetError:
+        return DatasetError(f"{where}: expected {expected}, got {value!r}", key=key)
+
     if opt.kind in ("count", "seed"):
         low = 1 if opt.kind == "count" else 0
         if value is None and opt.kind == "count":
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise DatasetError(f"{where}: expected an integer >= {low}, got {value!r}")
+            raise bad(f"an integer >= {low}")
+        if opt.high is not None and value > opt.high:
+            raise bad(f"an integer in [{low}, {opt.high:,}]")
         return int(value)
     if opt.kind == "bool":
         if not isinstance(value, bool):
-            raise DatasetError(f"{where}: expected true or false, got {value!r}")
+            raise bad("true or false")
         return value
     if opt.kind == "choice":
-        if value not in opt.choices:
-            raise DatasetError(f"{where}: expected one of {list(opt.choices)}, got {value!r}")
+        if not isinstance(value, str) or value not in opt.choices:
+            raise bad(f"one of {list(opt.choices)}")
         return value
     if opt.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise DatasetError(f"{where}: expected a number >= 0, got {value!r}")
+        high = math.inf if opt.high is None else opt.high
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 <= value <= high and math.isfinite(value)):
+            raise bad("a finite number >= 0" + (f" and <= {high}" if opt.high is not None
+                                                 else ""))
         return float(value)
     if opt.kind == "str":
         if not isinstance(value, str) or not value:
-            raise DatasetError(f"{where}: expected a non-empty string, got {value!r}")
+            raise bad("a non-empty string")
         return value
     if opt.kind == "column":
         if value is None or (isinstance(value, str) and value) or (
                 isinstance(value, int) and not isinstance(value, bool)):
             return value
-        raise DatasetError(f"{where}: expected a column name or index, got {value!r}")
+        raise bad("a column name or index")
     raise AssertionError(f"unknown option kind {opt.kind!r}")  # a bug in the table, not input
 
 
@@ -83,6 +102,6 @@ def resolve_options(dataset: str, accepted: Mapping[str, Option], given: Mapping
     """
     if unknown := set(given) - set(accepted):
         raise DatasetError(f"dataset {dataset!r}: unknown options {sorted(unknown)}; "
-                           f"expected some of {sorted(accepted)}")
+                           f"expected some of {sorted(accepted)}", key=sorted(unknown)[0])
     return {key: _check(dataset, key, given[key], opt) if key in given else opt.default
             for key, opt in accepted.items()}

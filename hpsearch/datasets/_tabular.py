@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpsearch.datasets._base import DatasetError, Pool, RawData
+from hpsearch.datasets._base import DatasetError, Pool, RawData, check_fits, check_label_values
 
 __all__ = ["load_csv_raw", "load_npz_raw"]
 
@@ -32,14 +33,25 @@ def _finish(name: str, pools: dict[str, Pool], options: dict[str, Any],
     encoded = _encode_labels(pools)
     if encoded is not None:
         class_names = encoded
+    for pool in pools.values():
+        check_label_values(pool.y, pool.source)
+    n_examples = sum(len(p.y) for p in pools.values())
     num_classes = options["num_classes"]
     if num_classes is None:
         if class_names is not None:
             num_classes = len(class_names)
         else:
-            finite = [p.y[np.isfinite(p.y)] if p.y.dtype.kind == "f" else p.y
-                      for p in pools.values()]
-            num_classes = max(int(f.max()) + 1 if f.size else 0 for f in finite)
+            num_classes = max(int(p.y.max()) + 1 if p.y.size else 0 for p in pools.values())
+            if num_classes > n_examples:
+                raise DatasetError(
+                    f"dataset {name!r}: the largest label is {num_classes - 1} but there are "
+                    f"only {n_examples} examples; labels must be class indices 0 .. K-1 with "
+                    "at most as many classes as examples (a stray huge label, or give "
+                    "num_classes)")
+    if num_classes > n_examples:
+        raise DatasetError(f"dataset {name!r}: option 'num_classes' = {num_classes} but there "
+                           f"are only {n_examples} examples; expected at most {n_examples} "
+                           "classes", key="num_classes")
     if num_classes < 2:
         raise DatasetError(f"dataset {name!r}: found {num_classes} class(es); a classifier "
                            "needs labels of at least 2 classes (0 .. num_classes-1)")
@@ -67,6 +79,48 @@ def _finish(name: str, pools: dict[str, Pool], options: dict[str, Any],
                    pixel_max=255.0 if X.dtype == np.uint8 else None, resolved=resolved)
 
 
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _npz_bytes(path: Path) -> int:
+    """The bytes an .npz file's arrays take once loaded, read from the .npy headers alone.
+
+    Each member's header (shape, dtype) must agree with the member's stored size, so that a file
+    whose header claims 10^12 elements is refused before anything is allocated.
+
+    Raises:
+        DatasetError: not a zip, a member that is not a readable .npy, or a header that does not
+            match the member's size.
+    """
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in _NPY_HEADERS:
+                        raise DatasetError(f"{path}: cannot read it as .npz ({info.filename}: "
+                                           f".npy format version {version} is not supported)")
+                    shape, _, dtype = _NPY_HEADERS[version](f)
+                    header = f.tell()
+                if dtype.hasobject:
+                    continue  # np.load refuses it below (allow_pickle=False) with its message
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes != info.file_size - header:
+                    raise DatasetError(
+                        f"{path}: {info.filename} claims shape {shape} of {dtype} "
+                        f"({nbytes:,} bytes) but holds {info.file_size - header:,} bytes; the "
+                        "file is corrupt")
+                total += nbytes
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: cannot read it as .npz ({type(exc).__name__}: {exc})"
+                           ) from None
+    return total
+
+
 def load_npz_raw(path: Path | None, options: dict[str, Any]) -> RawData:
     """Arrays from ``np.savez``: ``X``/``y`` to split, or ``X_train``/``y_train`` (+ val, test).
 
@@ -84,6 +138,7 @@ def load_npz_raw(path: Path | None, options: dict[str, Any]) -> RawData:
     if not path.is_file():
         raise DatasetError(f"dataset 'npz': {path} is not a file: {hint}")
     xk, yk = options["x_key"], options["y_key"]
+    check_fits(_npz_bytes(path), path, "its arrays")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -151,10 +206,14 @@ def _read_csv(path: Path, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
         except ValueError:
             bad = next(v for v in values if v.strip() and not _is_number(v))
             raise DatasetError(f"{path}: line {i + line0}: {bad!r} is not a number") from None
+    y: np.ndarray
     try:
-        y: np.ndarray = np.array([int(v) for v in labels], dtype=np.int64)
-    except ValueError:
-        y = np.array(labels, dtype=str)  # class names: mapped to indices later
+        y = np.array([int(v) for v in labels], dtype=np.int64)
+    except (ValueError, OverflowError):
+        try:  # numbers that are not integers: refused like npz's (check_label_values)
+            y = np.array([float(v) for v in labels], dtype=np.float64)
+        except ValueError:
+            y = np.array(labels, dtype=str)  # class names: mapped to indices later
     return features, y, column
 
 

@@ -9,10 +9,35 @@ import numpy as np
 
 from hpsearch.datasets._base import DatasetError, Pool, RawData
 
-__all__ = ["load_toy_raw"]
+__all__ = ["MAX_TOY_SAMPLES", "check_toy_options", "load_toy_raw"]
 
 # Generation draws from its own stream, not the split's: default_rng([_SALT, seed]).
 _SALT = 0x70E5
+# Points in the plane for decision-boundary studies: a million is 16 MB; 10^9 would be 16 GB.
+MAX_TOY_SAMPLES = 1_000_000
+
+
+def check_toy_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse option combinations a toy set cannot honour (``DatasetError.key`` names one).
+
+    Args:
+        name: "moons", "circles" or "spiral".
+        options: resolved options.
+    """
+    n = options["n_samples"]
+    k = options.get("n_classes", 2)
+    if k < 2:
+        raise DatasetError(f"dataset {name!r}: option 'n_classes' must be at least 2, got {k}",
+                           key="n_classes")
+    if n < 3 * k:
+        raise DatasetError(f"dataset {name!r}: option 'n_samples' = {n} is too few for "
+                           f"{k} classes and three splits; expected at least {3 * k}",
+                           key="n_samples")
+    asked = {s: options[s] for s in ("n_train", "n_val", "n_test") if options.get(s)}
+    if sum(asked.values()) > n:
+        sizes = ", ".join(f"{s} = {v}" for s, v in asked.items())
+        raise DatasetError(f"dataset {name!r}: {sizes} add up to more than n_samples = {n}; "
+                           "lower them or raise n_samples", key=next(iter(asked)))
 
 
 def _moons(n: int, noise: float, rng: np.random.Generator, _: dict[str, Any]
@@ -56,13 +81,9 @@ def load_toy_raw(name: str, path: Path | None, options: dict[str, Any]) -> RawDa
     if path is not None:
         raise DatasetError(f"dataset {name!r} is generated from the seed and takes no path; "
                            f"remove [dataset] path = {str(path)!r}")
+    check_toy_options(name, options)
     n = options["n_samples"]
     k = options.get("n_classes", 2)
-    if k < 2:
-        raise DatasetError(f"dataset {name!r}: option 'n_classes' must be at least 2, got {k}")
-    if n < 3 * k:
-        raise DatasetError(f"dataset {name!r}: option 'n_samples' = {n} is too few for "
-                           f"{k} classes and three splits; expected at least {3 * k}")
     rng = np.random.default_rng([_SALT, options["seed"]])
     X, y = _GENERATORS[name](n, options["noise"], rng, options)
     return RawData(train=Pool(X, y.astype(np.int64), f"generated {name}"), val=None, test=None,
