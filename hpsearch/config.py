@@ -8,7 +8,9 @@ names. Each error names the file, the key and what was expected.
 from __future__ import annotations
 
 import inspect
+import math
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,17 +21,25 @@ from hpsearch.space import (
     Fixed,
     ParamSpec,
     SpaceError,
+    estimate_trial_bytes,
     grid_search_space,
     grid_size,
+    largest_configurations,
     parse_space,
+    space_values,
 )
 
 __all__ = [
+    "MAX_STUDY_FILE_BYTES",
+    "MAX_TRIALS",
     "PRUNERS",
+    "PRUNERS_DECIDING_BY_TRIAL_NUMBER",
     "SAMPLERS",
     "ConfigError",
     "RunSettings",
     "StudyConfig",
+    "check_memory",
+    "check_space_against_data",
     "load_study_config",
     "parse_study_config",
 ]
@@ -55,8 +65,56 @@ PRUNERS: dict[str, str | None] = {
     "hyperband": "HyperbandPruner",
     "none": None,
 }
+# Pruners that assign brackets by stored trial number (Hyperband): they must decide on the stored
+# study, in the driver, not on the pruning channel's copy of the curves.
+PRUNERS_DECIDING_BY_TRIAL_NUMBER = frozenset({"hyperband"})
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # used with fullmatch: no "\n" slips by
+
+MAX_TRIALS = 1_000_000  # n_trials above this is a typo (docs/scaling.md measures 100,000)
+MAX_STUDY_FILE_BYTES = 1 << 20  # study files are a few hundred bytes; 1 MiB is plenty
+_MAX_CPUS_PER_TRIAL = 1024
+_MAX_RETRIES = 100
+_MAX_IN_FLIGHT = 1_000_000
+
+# Sampler and pruner options a study file may set, declared as data: (kind, low, high). Kinds:
+# "int" (TOML integer), "float" (finite number), "bool", "resource" (positive int or "auto"),
+# "choice" (low holds the allowed strings). Options Optuna takes that are Python objects
+# (gamma, weights, constraints_func, independent_sampler, source_trials, x0) cannot come from
+# TOML.
+_OPTION_RULES: dict[str, tuple[str, Any, Any]] = {
+    "n_startup_trials": ("int", 0, MAX_TRIALS),
+    "n_ei_candidates": ("int", 1, 100_000),
+    "prior_weight": ("float", 0.0, math.inf),
+    "consider_prior": ("bool", None, None),
+    "consider_magic_clip": ("bool", None, None),
+    "consider_endpoints": ("bool", None, None),
+    "multivariate": ("bool", None, None),
+    "group": ("bool", None, None),
+    "constant_liar": ("bool", None, None),
+    "warn_independent_sampling": ("bool", None, None),
+    "warn_asynchronous_seeding": ("bool", None, None),
+    "deterministic_objective": ("bool", None, None),
+    "consider_pruned_trials": ("bool", None, None),
+    "use_separable_cma": ("bool", None, None),
+    "with_margin": ("bool", None, None),
+    "lr_adapt": ("bool", None, None),
+    "scramble": ("bool", None, None),
+    "sigma0": ("float", 0.0, math.inf),
+    "popsize": ("int", 1, 100_000),
+    "inc_popsize": ("int", 1, 100),
+    "restart_strategy": ("choice", ("ipop", "bipop"), None),
+    "qmc_type": ("choice", ("sobol", "halton"), None),
+    "n_warmup_steps": ("int", 0, 10**9),
+    "interval_steps": ("int", 1, 10**9),
+    "n_min_trials": ("int", 1, MAX_TRIALS),
+    "percentile": ("float", 0.0, 100.0),
+    "min_resource": ("resource", 1, 10**9),
+    "max_resource": ("resource", 1, 10**9),
+    "reduction_factor": ("int", 2, 1000),
+    "min_early_stopping_rate": ("int", 0, 1000),
+    "bootstrap_count": ("int", 0, MAX_TRIALS),
+}
 _SECTIONS = {"study", "dataset", "space", "sampler", "pruner", "run"}
 _STUDY_KEYS = {"name", "seed", "n_trials", "timeout_s", "metric", "description"}
 _RUN_KEYS = {
@@ -179,9 +237,11 @@ def _typed(value: Any, types: type | tuple[type, ...], where: str, what: str) ->
     return value
 
 
-def _positive(value: Any, where: str, what: str, integer: bool = False) -> Any:
+def _positive(value: Any, where: str, what: str, integer: bool = False,
+              high: float = math.inf) -> Any:
+    """A number > 0, finite and at most ``high`` (NaN and inf are refused: TOML has both)."""
     _typed(value, int if integer else (int, float), where, what)
-    if value <= 0:
+    if not (0 < value <= high and math.isfinite(value)):
         raise ConfigError(f"{where}: expected {what}, got {value!r}")
     return value
 
@@ -195,6 +255,36 @@ def _check_options(cls_name: str, options: Mapping[str, Any], where: str) -> Non
     if unknown := set(options) - accepted:
         raise ConfigError(f"{where}: unknown options {sorted(unknown)} for {cls_name}; "
                           f"expected some of {sorted(accepted)}")
+    settable = accepted & set(_OPTION_RULES)
+    if objects := set(options) - settable:
+        raise ConfigError(f"{where}: {sorted(objects)[0]}: {cls_name} takes a Python object here, "
+                          f"which a study file cannot give; options it can set: "
+                          f"{sorted(settable)}")
+    for key, value in options.items():
+        _check_option(value, _OPTION_RULES[key], f"{where}: {key}")
+
+
+def _check_option(value: Any, rule: tuple[str, Any, Any], where: str) -> None:
+    kind, low, high = rule
+    if kind == "bool":
+        _typed(value, bool, where, "true or false")
+        return
+    if kind == "choice":
+        if value not in low:
+            raise ConfigError(f"{where}: expected one of {list(low)}, got {value!r}")
+        return
+    if kind == "resource" and value == "auto":
+        return
+    integer = kind in ("int", "resource")
+    if integer:
+        what = f"an integer in [{low}, {high:,}]" + (' or "auto"' if kind == "resource" else "")
+    else:
+        what = (f"a finite number in [{low}, {high}]" if math.isfinite(high)
+                else f"a finite number > {low}")
+    _typed(value, int if integer else (int, float), where, what)
+    ok = low <= value <= high if math.isfinite(high) else low < value < high
+    if not ok:
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
 
 
 def _parse_sampler(raw: dict[str, Any], source: Any) -> tuple[str, dict[str, Any]]:
@@ -244,19 +334,23 @@ def _parse_run(raw: dict[str, Any], source: Any) -> RunSettings:
         if key in raw:
             kwargs[key] = _typed(raw[key], str, w(key), "a string")
     if "cpus_per_trial" in raw:
-        kwargs["cpus_per_trial"] = float(_positive(raw["cpus_per_trial"], w("cpus_per_trial"),
-                                                   "a positive number of CPUs"))
+        kwargs["cpus_per_trial"] = float(_positive(
+            raw["cpus_per_trial"], w("cpus_per_trial"),
+            f"a positive finite number of CPUs, at most {_MAX_CPUS_PER_TRIAL}",
+            high=_MAX_CPUS_PER_TRIAL))
     if "max_in_flight" in raw:
         kwargs["max_in_flight"] = _positive(raw["max_in_flight"], w("max_in_flight"),
-                                            "a positive integer", integer=True)
+                                            f"a positive integer, at most {_MAX_IN_FLIGHT:,}",
+                                            integer=True, high=_MAX_IN_FLIGHT)
     if "max_retries" in raw:
-        retries = _typed(raw["max_retries"], int, w("max_retries"), "an integer >= 0")
-        if retries < 0:
-            raise ConfigError(f"{w('max_retries')}: expected an integer >= 0, got {retries!r}")
+        what = f"an integer in [0, {_MAX_RETRIES}]"
+        retries = _typed(raw["max_retries"], int, w("max_retries"), what)
+        if not 0 <= retries <= _MAX_RETRIES:
+            raise ConfigError(f"{w('max_retries')}: expected {what}, got {retries!r}")
         kwargs["max_retries"] = retries
     if "trial_timeout_s" in raw:
         kwargs["trial_timeout_s"] = float(_positive(raw["trial_timeout_s"], w("trial_timeout_s"),
-                                                    "a positive number of seconds"))
+                                                    "a positive finite number of seconds"))
     for key in ("evaluate_best", "report"):
         if key in raw:
             kwargs[key] = _typed(raw[key], bool, w(key), "true or false")
@@ -276,12 +370,24 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     Raises:
         ConfigError: anything that would make the study fail or do something other than meant.
     """
-    from hpsearch.datasets import DATASET_NAMES, dataset_options
+    from hpsearch.datasets import (
+        DATASET_NAMES,
+        DatasetError,
+        check_dataset_options,
+        dataset_options,
+    )
 
+    if len(text) > MAX_STUDY_FILE_BYTES:
+        raise ConfigError(f"{source or '<study>'}: {len(text):,} characters; a study file is "
+                          f"expected to be at most {MAX_STUDY_FILE_BYTES:,}")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source or '<study>'}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source or '<study>'}: not a usable study file: tables or arrays "
+                          "nested too deeply to parse; a study file nests at most a few "
+                          "levels") from None
     if unknown := set(raw) - _SECTIONS:
         raise ConfigError(f"{source or '<study>'}: unknown keys {sorted(unknown)}; "
                           f"expected some of {sorted(_SECTIONS)}")
@@ -294,7 +400,7 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
         raise ConfigError(f"{_where(source, 'study.name')}: missing; expected a name such as "
                           "'digits'")
     name = _typed(study["name"], str, _where(source, "study.name"), "a string")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(f"{_where(source, 'study.name')}: expected letters, digits, '_', '-' "
                           f"or '.' (it names a folder), got {name!r}")
     seed = _typed(study.get("seed", 0), int, _where(source, "study.seed"), "an integer")
@@ -307,7 +413,7 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     timeout_s = study.get("timeout_s")
     if timeout_s is not None:
         timeout_s = float(_positive(timeout_s, _where(source, "study.timeout_s"),
-                                    "a positive number of seconds"))
+                                    "a positive finite number of seconds"))
     description = _typed(study.get("description", ""), str, _where(source, "study.description"),
                          "a string")
 
@@ -326,6 +432,11 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
         raise ConfigError(f"{_where(source, 'dataset')}: unknown options {sorted(unknown)} for "
                           f"dataset {ds_name!r}; expected some of "
                           f"{sorted(set(dataset_options(ds_name)) - {'seed'})}")
+    try:
+        resolved = check_dataset_options(ds_name, {**dataset, "seed": seed})
+    except DatasetError as exc:
+        key = f"dataset.{exc.key}" if exc.key else "dataset"
+        raise ConfigError(f"{_where(source, key)}: {exc}") from None
 
     try:
         space = parse_space(_table(raw, "space", source), where=f"{source or '<study>'}: space.")
@@ -334,6 +445,7 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     if not any(not isinstance(s, Fixed) for s in space.values()):
         raise ConfigError(f"{_where(source, 'space')}: nothing to search; give at least one "
                           "parameter a range, choices or a grid")
+    _check_space_against_source(space, ds_name, resolved, source)
 
     sampler, sampler_options = _parse_sampler(_table(raw, "sampler", source), source)
     pruner, pruner_options = _parse_pruner(_table(raw, "pruner", source), source)
@@ -353,8 +465,9 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
             raise ConfigError(f"{_where(source, 'study.n_trials')}: missing; expected a positive "
                               "integer")
         n_trials = study["n_trials"]
-    n_trials = _positive(n_trials, _where(source, "study.n_trials"), "a positive integer",
-                         integer=True)
+    n_trials = _positive(n_trials, _where(source, "study.n_trials"),
+                         f"a positive integer, at most {MAX_TRIALS:,}", integer=True,
+                         high=MAX_TRIALS)
 
     config = StudyConfig(
         name=name, seed=seed, n_trials=n_trials, timeout_s=timeout_s, metric=metric,
@@ -376,13 +489,139 @@ def load_study_config(path: Path | str) -> StudyConfig:
     """Read and validate a study file.
 
     Raises:
-        ConfigError: the file is missing or unreadable, or its contents are invalid.
+        ConfigError: the file is missing, unreadable, not a regular file, larger than
+            ``MAX_STUDY_FILE_BYTES``, or its contents are invalid.
     """
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise ConfigError(f"{path}: not a regular file; expected a TOML study file")
+        if info.st_size > MAX_STUDY_FILE_BYTES:
+            raise ConfigError(f"{path}: {info.st_size:,} bytes; a study file is expected to be "
+                              f"at most {MAX_STUDY_FILE_BYTES:,}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such study file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse_study_config(text, source=path)
+
+
+# --- checks that need the dataset's kind or shape -----------------------------------------------
+
+
+def _may_be(space: Mapping[str, ParamSpec], name: str, value: Any) -> bool:
+    """Whether some trial of ``space`` can give ``name`` the (string) ``value``."""
+    from hpsearch.space import PARAMETERS
+
+    spec = space.get(name)
+    values = space_values(spec) if spec is not None else (PARAMETERS[name].default,)
+    return value in (values or ())
+
+
+def _check_space_against_source(space: Mapping[str, ParamSpec], dataset: str,
+                                options: Mapping[str, Any], source: Any) -> None:
+    """Refuse, from the study file alone, models and augmentations the dataset cannot feed."""
+    from hpsearch.datasets import TABULAR_DATASETS
+
+    if _may_be(space, "model", "cnn"):
+        if dataset in TABULAR_DATASETS:
+            raise ConfigError(f"{_where(source, 'space.model')}: 'cnn' needs image data, but "
+                              f"dataset {dataset!r} holds feature vectors; use model = 'fc'")
+        if options.get("flatten", True):
+            raise ConfigError(f"{_where(source, 'space.model')}: 'cnn' needs images kept as "
+                              "(C, H, W); add flatten = false to [dataset]")
+    if _may_be(space, "augment", "flip") and dataset in TABULAR_DATASETS:
+        raise ConfigError(f"{_where(source, 'space.augment')}: 'flip' mirrors images, but "
+                          f"dataset {dataset!r} holds feature vectors; use augment = 'none'")
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    from hpsearch.space import hidden_dims
+
+    keys = ["model", "batch_size", "update_rule", "normalization"]
+    if params.get("model") == "cnn":
+        keys += ["num_filters", "filter_size", "num_conv_stages"]
+    shown = ", ".join(f"{k} = {params[k]!r}" for k in keys)
+    return f"hidden layers {list(hidden_dims(params))}, {shown}"
+
+
+def check_memory(config: StudyConfig, input_shape: tuple[int, ...], num_classes: int,
+                 available_bytes: int | None = None) -> int:
+    """Refuse a space whose largest trial cannot fit in the memory one trial has.
+
+    Args:
+        config: the study.
+        input_shape: per-sample shape the model sees (``Dataset.input_shape``).
+        num_classes: ``Dataset.num_classes``.
+        available_bytes: memory one trial may use (a worker's memory divided by the trials it
+            runs at once); None: this machine's available memory.
+
+    Returns:
+        The estimate for the largest trial, in bytes (``hpsearch.space.estimate_trial_bytes``).
+
+    Raises:
+        ConfigError: naming the file, the largest configuration's values, the estimate and the
+            memory available.
+    """
+    worst, worst_params = 0, None
+    for params in largest_configurations(config.space):
+        if params["model"] == "cnn" and len(input_shape) != 3:
+            continue  # refused by check_space_against_data
+        estimate = estimate_trial_bytes(params, input_shape, num_classes)
+        if estimate > worst:
+            worst, worst_params = estimate, params
+    if available_bytes is None:
+        from hpsearch.datasets import available_memory
+
+        available_bytes = available_memory()
+    if worst_params is not None and available_bytes is not None and worst > available_bytes:
+        raise ConfigError(
+            f"{_where(config.source, 'space')}: the largest trial this space allows "
+            f"({_describe(worst_params)}; inputs {tuple(input_shape)}, {num_classes} classes) "
+            f"needs about {worst / 2**30:.3g} GiB (parameters, activations for one batch, "
+            f"im2col buffers), but a trial has {available_bytes / 2**30:.3g} GiB; lower the "
+            "largest hidden_size, num_layers, batch_size or num_filters")
+    return worst
+
+
+def check_space_against_data(config: StudyConfig, dataset: Any,
+                             available_bytes: int | None = None) -> int:
+    """Everything about the space that needs the loaded dataset, checked before any trial runs.
+
+    A CNN needs (C, H, W) inputs large enough for its pooling stages, ``augment = 'flip'`` needs
+    images, and the largest trial must fit in memory (``check_memory``).
+
+    Args:
+        config: the study.
+        dataset: the loaded ``hpsearch.datasets.Dataset``.
+        available_bytes: memory one trial may use; None: this machine's available memory.
+
+    Returns:
+        The memory estimate of the largest trial, in bytes.
+
+    Raises:
+        ConfigError: naming the file, the key and what the data allow.
+    """
+    from hpsearch.space import _highest
+
+    space, source = config.space, config.source
+    shape = tuple(dataset.input_shape)
+    if _may_be(space, "model", "cnn"):
+        if len(shape) != 3:
+            raise ConfigError(
+                f"{_where(source, 'space.model')}: 'cnn' needs images kept as (C, H, W), but "
+                f"dataset {dataset.name!r} gives per-sample shape {shape}"
+                + ("; add flatten = false to [dataset]" if dataset.image_shape else ""))
+        stages = int(_highest(space, "num_conv_stages"))
+        fits = min(shape[1:]).bit_length() - 1  # halvings that leave at least 2 pixels
+        if stages > fits:
+            raise ConfigError(
+                f"{_where(source, 'space.num_conv_stages')}: up to {stages} stages each halve "
+                f"the image, but {shape[1]}x{shape[2]} images allow at most {fits}")
+    if _may_be(space, "augment", "flip") and dataset.image_shape is None:
+        raise ConfigError(f"{_where(source, 'space.augment')}: 'flip' mirrors images, but "
+                          f"dataset {dataset.name!r} has no image shape (per-sample shape "
+                          f"{shape}); use augment = 'none'")
+    return check_memory(config, shape, int(dataset.num_classes), available_bytes)
