@@ -15,6 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from netcore._common import (
+    INIT_SCHEMES,
+    NORMALIZATIONS,
+    _as_dtype,
+    _check_common,
+    _positive_int,
+    _softmax_loss,
+)
 from netcore.conv_layers import _conv_norm_relu_pool_backward, _conv_norm_relu_pool_forward
 from netcore.layers import (
     affine_backward,
@@ -24,14 +32,7 @@ from netcore.layers import (
     affine_relu_backward,
     affine_relu_forward,
 )
-from netcore.losses import _softmax_loss, check_labels
-from netcore.models import (
-    INIT_SCHEMES,
-    NORMALIZATIONS,
-    _as_dtype,
-    _check_common,
-    _positive_int,
-)
+from netcore.losses import check_labels
 
 __all__ = ["ConvNet"]
 
@@ -61,8 +62,8 @@ class ConvNet:
         dtype: Parameter and computation dtype.
         bn_params: One ``bn_param`` dict (running statistics) per conv stage and hidden layer
             with batchnorm, else an empty list.
-        rng: Generator for training-time randomness, as in the other models (the Solver
-            replaces it with its own). This architecture draws nothing from it today.
+        rng: Generator for training-time randomness, as in the other models: None until the
+            Solver sets it to its own generator. This architecture draws nothing from it today.
     """
 
     def __init__(
@@ -91,7 +92,7 @@ class ConvNet:
             weight_scale: Standard deviation of the Gaussian initial weights, or ``"he"``
                 (sqrt(2 / fan_in)) or ``"xavier"``; a filter's fan-in is ``C * k * k``.
             dtype: ``np.float32`` (training default) or ``np.float64`` (gradient checks).
-            seed: Seeds the weight initialization and the initial ``rng``.
+            seed: Seeds the weight initialization.
 
         Raises:
             ValueError: Naming the bad argument and what was expected, including an image
@@ -180,7 +181,7 @@ class ConvNet:
                 self.params[f"beta{layer}"] = np.zeros(fan_out, dtype=self.dtype)
         n_norm = len(filters) + len(hidden) if use_bn else 0
         self.bn_params: list[dict] = [{"mode": "train"} for _ in range(n_norm)]
-        self.rng = init_rng.spawn(1)[0]
+        self.rng: np.random.Generator | None = None
         self._conv_params = [{"stride": 1, "pad": (k - 1) // 2} for k in sizes]
         # Scoring runs in chunks whose largest im2col matrix stays under _EVAL_BYTES: the
         # Solver scores up to 1000 images per call, which at MNIST size would otherwise

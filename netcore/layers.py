@@ -58,18 +58,22 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
     return out, (x, w)
 
 
-def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def affine_backward(
+    dout: np.ndarray, cache: tuple, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Backward pass of :func:`affine_forward`.
 
     Args:
         dout: Upstream gradient of shape (N, M).
         cache: ``(x, w)`` from the forward pass.
+        need_dx: False skips ``dx`` (returned as None): a model's first layer, whose input is
+            the data, saves its largest product that way.
 
     Returns:
         ``dx`` shaped like ``x``, ``dw`` of shape (D, M) and ``db`` of shape (M,).
     """
     x, w = cache
-    dx = (dout @ w.T).reshape(x.shape)  # (N, M) @ (M, D) -> (N, D)
+    dx = (dout @ w.T).reshape(x.shape) if need_dx else None  # (N, M) @ (M, D) -> (N, D)
     dw = x.reshape(x.shape[0], -1).T @ dout  # (D, N) @ (N, M) -> (D, M)
     return dx, dw, dout.sum(axis=0)
 
@@ -160,9 +164,10 @@ def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, tup
     Args:
         x: Input of any shape.
         dropout_param: ``{"mode": "train" | "test", "p": float in [0, 1), "seed": int,
-            "rng": np.random.Generator}``. ``rng`` (if given) draws the mask, so a Solver's
-            generator drives dropout reproducibly; otherwise ``seed`` (if given) makes the mask
-            the same on every call (for gradient checks); otherwise a fresh generator is used.
+            "rng": np.random.Generator}``. ``rng`` (if given and not None) draws the mask, so
+            a Solver's generator drives dropout reproducibly; otherwise ``seed`` (if given)
+            makes the mask the same on every call (for gradient checks, as in CS231n);
+            otherwise a fresh generator is used.
 
     Returns:
         ``out`` shaped like ``x`` and the cache ``(dropout_param, mask)`` (``mask`` is None when
@@ -179,7 +184,11 @@ def dropout_forward(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, tup
     if rng is None:
         rng = np.random.default_rng(dropout_param.get("seed"))
     draw_dtype = np.float32 if x.dtype == np.float32 else np.float64
-    mask = (rng.random(x.shape, dtype=draw_dtype) >= p).astype(x.dtype)
+    draw = rng.random(x.shape, dtype=draw_dtype)
+    if draw.dtype == x.dtype:  # the mask overwrites the draw: no further temporaries
+        mask = np.greater_equal(draw, p, out=draw)  # 1.0 where kept, 0.0 where dropped
+    else:
+        mask = (draw >= p).astype(x.dtype)
     mask *= 1.0 / (1.0 - p)
     return x * mask, (dropout_param, mask)
 

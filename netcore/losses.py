@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import math
-
 import numpy as np
 
-__all__ = ["check_labels", "softmax_loss", "svm_loss"]
+from netcore._common import _softmax_loss
 
-# Below this row sum (relative to 1 for the row holding the global max) the global-max shift
-# loses precision to underflow, and softmax falls back to per-row shifts.
-_TINY_SUM = {"f": 1e-25, "d": 1e-250, "e": 1e-3, "g": 1e-250}
+__all__ = ["check_labels", "softmax_loss", "svm_loss"]
 
 
 def check_labels(y: np.ndarray, n: int, num_classes: int, name: str = "y") -> np.ndarray:
@@ -55,39 +50,6 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     n, c = x.shape
     y = check_labels(y, n, c)
     return _softmax_loss(x, y)
-
-
-@functools.lru_cache(maxsize=32)
-def _row_constants(n: int, c: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    # Per-shape constants of the hot path, made once: the flat index of each row's first
-    # element and a vector of n's (probs @ it gives N * row sums through BLAS).
-    base = np.arange(0, n * c, c)
-    n_vec = np.full(c, n, dtype=dtype)
-    base.flags.writeable = n_vec.flags.writeable = False
-    return base, n_vec
-
-
-def _softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    # Unchecked core: labels already validated by the caller. Written for the training hot
-    # path, where N and C are small and each NumPy call's overhead dominates: reductions along
-    # short rows are slow in NumPy, so row sums go through BLAS (x @ n_vec) and the shift is
-    # the global max, with a fallback to per-row shifts when a row would underflow.
-    n, c = x.shape
-    base, n_vec = _row_constants(n, c, x.dtype)
-    flat = base + y  # flat index of each row's correct class
-    shifted = x - x.max()  # new array: x is never written
-    picked = float(shifted.take(flat).sum())
-    probs = np.exp(shifted, out=shifted)
-    sums_n = probs @ n_vec  # N * row sums, (N,)
-    if sums_n.min() < _TINY_SUM[probs.dtype.char] * n:
-        shifted = x - x.max(axis=1, keepdims=True)
-        picked = float(shifted.take(flat).sum())
-        probs = np.exp(shifted, out=shifted)
-        sums_n = probs @ n_vec
-    loss = (float(np.log(sums_n).sum()) - picked) / n - math.log(n)
-    probs /= sums_n[:, None]  # softmax / N
-    probs.ravel()[flat] -= 1.0 / n
-    return loss, probs
 
 
 def svm_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

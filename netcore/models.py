@@ -5,8 +5,11 @@ scores (N, C) in test mode when ``y`` is None, else ``(loss, grads)`` with ``gra
 ``params``. ``loss`` reads ``self.params`` on every call (numeric gradient checks perturb those
 arrays in place) and never writes into ``X``.
 
-Randomness at training time (dropout) comes from ``model.rng``, an ``np.random.Generator``;
-the Solver replaces it with its own generator so that one seed drives a whole run.
+Dropout masks in training mode come from ``model.rng`` when it is set: the Solver sets it to
+its own generator, so that one seed drives a whole run and every step draws fresh masks. Until
+then (``rng`` None) a model built with a ``seed`` draws the **same** masks on every forward pass,
+as CS231n's ``dropout_param['seed']`` does, which is what a numeric gradient check needs; a model
+built without a seed draws fresh masks from fresh entropy.
 """
 
 from __future__ import annotations
@@ -19,18 +22,27 @@ from typing import Any
 
 import numpy as np
 
-from netcore.layers import ACTIVATIONS, batchnorm_backward, batchnorm_forward
-from netcore.losses import _softmax_loss, check_labels
+from netcore._common import (
+    INIT_SCHEMES,
+    NORMALIZATIONS,
+    _as_dtype,
+    _check_common,
+    _check_dropout,
+    _positive_int,
+    _softmax_loss,
+)
+from netcore.layers import (
+    ACTIVATIONS,
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+)
+from netcore.losses import check_labels
 
 __all__ = ["INIT_SCHEMES", "NORMALIZATIONS", "FullyConnectedNet", "TwoLayerNet"]
-
-#: Named weight initializations: standard deviation as a function of (fan_in, fan_out).
-INIT_SCHEMES = {
-    "he": lambda fan_in, fan_out: np.sqrt(2.0 / fan_in),
-    "xavier": lambda fan_in, fan_out: np.sqrt(2.0 / (fan_in + fan_out)),
-}
-NORMALIZATIONS = (None, "batchnorm")
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @functools.lru_cache(maxsize=32)
@@ -40,45 +52,6 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     out.flags.writeable = False
     return out
 
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} = {value!r}; expected a positive integer")
-    return int(value)
-
-
-
-def _as_dtype(X: Any, dtype: np.dtype) -> np.ndarray:
-    """X as an array of ``dtype``: no copy when it already is one; X itself is never written."""
-    X = np.asarray(X)
-    if X.dtype != dtype:
-        if X.dtype.kind not in "fiub":
-            raise ValueError(f"X has dtype {X.dtype}; expected a numeric array")
-        X = X.astype(dtype)
-    return X
-
-
-def _check_common(reg: Any, weight_scale: Any, dtype: Any, seed: Any) -> np.dtype:
-    """Check the constructor arguments every model shares; returns the parameter dtype."""
-    if isinstance(reg, bool) or not isinstance(reg, int | float) or not 0 <= reg < np.inf:
-        raise ValueError(f"reg = {reg!r}; expected a finite number >= 0")
-    if isinstance(weight_scale, str):
-        if weight_scale not in INIT_SCHEMES:
-            raise ValueError(
-                f"weight_scale = {weight_scale!r}; expected a positive float or one of "
-                f"{sorted(INIT_SCHEMES)}"
-            )
-    elif not isinstance(weight_scale, int | float) or not 0 < weight_scale < np.inf:
-        raise ValueError(f"weight_scale = {weight_scale!r}; expected a positive float")
-    try:
-        checked = np.dtype(dtype)
-    except TypeError:
-        checked = None
-    if checked not in _DTYPES:
-        raise ValueError(f"dtype = {dtype!r}; expected float32 or float64")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise ValueError(f"seed = {seed!r}; expected an int or None")
-    return checked
 
 class FullyConnectedNet:
     """``{affine - [batchnorm] - activation - [dropout]} x (L - 1) - affine - softmax``.
@@ -90,7 +63,12 @@ class FullyConnectedNet:
         dtype: Parameter and computation dtype.
         bn_params: One ``bn_param`` dict per hidden layer (running statistics) with batchnorm,
             else an empty list.
-        rng: Generator for dropout masks in training mode.
+        rng: Generator for dropout masks in training mode, or None (the default): then a
+            model built with a ``seed`` draws the same masks on every forward pass (CS231n's
+            convention, which numeric gradient checks rely on). The Solver sets it to its own
+            generator, so training draws fresh masks every step.
+        dropout, activation: May be changed after construction (checked; they take effect on
+            the next call). ``normalization`` may not: it decides the parameters.
     """
 
     def __init__(
@@ -119,7 +97,8 @@ class FullyConnectedNet:
             weight_scale: Standard deviation of the Gaussian initial weights, or an init scheme
                 name: ``"he"`` (sqrt(2 / fan_in)) or ``"xavier"`` (sqrt(2 / (fan_in + fan_out))).
             dtype: ``np.float32`` (training default) or ``np.float64`` (gradient checks).
-            seed: Seeds the weight initialization and the initial ``rng``.
+            seed: Seeds the weight initialization and, while ``rng`` is None, the dropout masks
+                (the same masks on every forward pass).
 
         Raises:
             ValueError: Naming the bad argument and what was expected.
@@ -135,14 +114,12 @@ class FullyConnectedNet:
             raise ValueError(
                 f"normalization = {normalization!r}; expected one of {list(NORMALIZATIONS)}"
             )
-        if not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout = {dropout!r}; expected a drop probability in [0, 1)")
         self.dtype = _check_common(reg, weight_scale, dtype, seed)
 
         self.hidden_dims = dims
-        self.activation = activation
-        self.normalization = normalization
-        self.dropout = float(dropout)
+        self._activation = activation
+        self._normalization = normalization
+        self._dropout = _check_dropout(dropout)
         self.reg = float(reg)
         self.weight_scale = weight_scale
         self.seed = None if seed is None else int(seed)
@@ -166,9 +143,42 @@ class FullyConnectedNet:
         self.bn_params: list[dict] = (
             [{"mode": "train"} for _ in dims] if normalization == "batchnorm" else []
         )
-        self.rng = init_rng.spawn(1)[0]
+        self.rng: np.random.Generator | None = None
         self._names = [(f"W{i}", f"b{i}", f"gamma{i}", f"beta{i}") for i in range(1, len(sizes))]
-        self._plain_relu = activation == "relu" and normalization is None and self.dropout == 0
+
+    # dropout and activation are read on every call, so changing them takes effect at once;
+    # they are properties so that a bad value is refused when it is set, not steps later.
+    @property
+    def dropout(self) -> float:
+        """Probability of dropping a hidden unit in training; 0 disables dropout."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, value: float) -> None:
+        self._dropout = _check_dropout(value)
+
+    @property
+    def activation(self) -> str:
+        """Name of the hidden layers' activation, a key of ``netcore.layers.ACTIVATIONS``."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, value: str) -> None:
+        if value not in ACTIVATIONS:
+            raise ValueError(f"activation = {value!r}; expected one of {sorted(ACTIVATIONS)}")
+        self._activation = value
+
+    @property
+    def normalization(self) -> str | None:
+        """None or ``"batchnorm"``; fixed at construction."""
+        return self._normalization
+
+    @normalization.setter
+    def normalization(self, value: str | None) -> None:
+        raise AttributeError(
+            f"normalization cannot change after construction (it is {self._normalization!r} "
+            f"and decides the parameters); build a new model with normalization={value!r}"
+        )
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-able data: ``type(model)(**cfg)`` rebuilds it."""
@@ -226,9 +236,15 @@ class FullyConnectedNet:
         x = self._prepare(X)
         if y is not None:
             y = check_labels(y, x.shape[0], self.num_classes)
-        if self._plain_relu:
+        # Decided on every call (three attribute reads), so that a changed ``dropout`` or
+        # ``activation`` takes effect. In test mode dropout is the identity.
+        if (
+            self._activation == "relu"
+            and self._normalization is None
+            and (y is None or not self._dropout)
+        ):
             return self._loss_relu(x, y)
-        return self._loss_general(x, y)
+        return self._loss_layers(x, y)
 
     def _loss_relu(self, x: np.ndarray, y: np.ndarray | None):
         # The hot path (affine-ReLU layers, no normalization or dropout), written out so that
@@ -271,38 +287,37 @@ class FullyConnectedNet:
                 np.multiply(dout, h > 0, out=dout)  # ReLU backward, in place
         return loss, grads
 
-    def _loss_general(self, x: np.ndarray, y: np.ndarray | None):
+    def _loss_layers(self, x: np.ndarray, y: np.ndarray | None):
+        # The general path, built from the layer functions of netcore.layers (a fix in a layer
+        # is a fix here): {affine - [batchnorm] - activation - [dropout]} x (L - 1) - affine.
         params = self.params
         names = self._names
         mode = "test" if y is None else "train"
-        act_forward, act_backward = ACTIVATIONS[self.activation]
-        use_bn = self.normalization == "batchnorm"
-        use_dropout = self.dropout > 0 and mode == "train"
-        drop_scale = 1.0 / (1.0 - self.dropout)
+        act_forward, act_backward = ACTIVATIONS[self._activation]
+        bn_params = self.bn_params if self._normalization == "batchnorm" else None
+        dropout_param = None
+        if y is not None and self._dropout:
+            rng = self.rng
+            if rng is None:  # the same masks on every pass for a seeded model (CS231n)
+                rng = np.random.default_rng(self.seed)
+            dropout_param = {"mode": "train", "p": self._dropout, "rng": rng}
         caches = []
         h = x
         for i, (wn, bn, gn, betan) in enumerate(names[:-1]):
-            a = h @ params[wn]
-            a += params[bn]
+            a, fc_cache = affine_forward(h, params[wn], params[bn])  # (N, D_in) -> (N, D_out)
             if i == 0:
                 self._check_first_layer(a, x)
             bn_cache = None
-            if use_bn:
-                bn_param = self.bn_params[i]
-                bn_param["mode"] = mode
-                a, bn_cache = batchnorm_forward(a, params[gn], params[betan], bn_param)
-            out, act_cache = act_forward(a)
-            mask = None
-            if use_dropout:
-                draw = self.rng.random(out.shape, dtype=out.dtype.type)
-                mask = draw >= self.dropout
-                out = out * mask
-                out *= drop_scale
-            caches.append((h, bn_cache, act_cache, mask))
-            h = out
+            if bn_params is not None:
+                bn_params[i]["mode"] = mode
+                a, bn_cache = batchnorm_forward(a, params[gn], params[betan], bn_params[i])
+            h, act_cache = act_forward(a)
+            do_cache = None
+            if dropout_param is not None:
+                h, do_cache = dropout_forward(h, dropout_param)
+            caches.append((fc_cache, bn_cache, act_cache, do_cache))
         wn, bn, _, _ = names[-1]
-        scores = h @ params[wn]
-        scores += params[bn]
+        scores, fc_cache = affine_forward(h, params[wn], params[bn])  # (N, C)
         if len(names) == 1:
             self._check_first_layer(scores, x)
         if y is None:
@@ -311,28 +326,24 @@ class FullyConnectedNet:
         loss, dout = _softmax_loss(scores, y)
         grads = {}
         reg = self.reg
-        h_last = h
         for i in range(len(names) - 1, -1, -1):
-            wn, bn, gn, betan = names[i]
-            w = params[wn]
-            h_in = h_last if i == len(names) - 1 else caches[i][0]
-            dw = h_in.T @ dout
-            grads[bn] = dout.sum(axis=0)
+            wn, bn, _, _ = names[i]
+            # The first layer's input is the data: its gradient is never needed.
+            dh, dw, grads[bn] = affine_backward(dout, fc_cache, need_dx=i > 0)
             if reg:
-                dw += reg * w
+                w = params[wn]
+                dw += reg * w  # a fresh array from the backward pass
                 loss += 0.5 * reg * float(np.vdot(w, w))
             grads[wn] = dw
             if i == 0:
                 break
-            dh = dout @ w.T
-            _, bn_cache, act_cache, mask = caches[i - 1]
-            if mask is not None:
-                dh *= mask
-                dh *= drop_scale
-            da = act_backward(dh, act_cache)
-            if use_bn:
-                da, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward(da, bn_cache)
-            dout = da
+            fc_cache, bn_cache, act_cache, do_cache = caches[i - 1]
+            if do_cache is not None:
+                dh = dropout_backward(dh, do_cache)
+            dout = act_backward(dh, act_cache)
+            if bn_cache is not None:  # hidden layer i: gamma{i}, beta{i}
+                _, _, gn, betan = names[i - 1]
+                dout, grads[gn], grads[betan] = batchnorm_backward(dout, bn_cache)
         return loss, grads
 
     def predict(self, X: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -345,7 +356,12 @@ class FullyConnectedNet:
 
 
 class TwoLayerNet(FullyConnectedNet):
-    """``affine - relu - affine - softmax`` with Gaussian initial weights (CS231n)."""
+    """``affine - relu - affine - softmax`` with Gaussian initial weights (CS231n).
+
+    Computes in float64 by default, as CS231n's TwoLayerNet does, so that the notebook's
+    fixed-weight checks (scores within 1e-6, losses within 1e-10) hold as written; pass
+    ``dtype=np.float32`` for fast training.
+    """
 
     def __init__(
         self,
@@ -354,7 +370,7 @@ class TwoLayerNet(FullyConnectedNet):
         num_classes: int = 10,
         weight_scale: float = 1e-3,
         reg: float = 0.0,
-        dtype: Any = np.float32,
+        dtype: Any = np.float64,
         seed: int | None = None,
     ) -> None:
         """Build the network.
@@ -365,7 +381,7 @@ class TwoLayerNet(FullyConnectedNet):
             num_classes: Number of classes.
             weight_scale: Standard deviation of the initial weights (or ``"he"``/``"xavier"``).
             reg: L2 regularization strength.
-            dtype: ``np.float32`` or ``np.float64``.
+            dtype: ``np.float64`` (default, as in CS231n) or ``np.float32`` (faster).
             seed: Seeds the weight initialization.
         """
         super().__init__(

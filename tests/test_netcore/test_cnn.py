@@ -216,7 +216,7 @@ def test_cnn_beats_the_best_two_layer_net_on_digits(digits):
     # split is scored only for the comparison.
     families = {
         "TwoLayerNet": {
-            h: lambda s, h=h: nc.TwoLayerNet(64, h, 10, weight_scale="he", seed=s)
+            h: lambda s, h=h: nc.TwoLayerNet(64, h, 10, weight_scale="he", dtype=np.float32, seed=s)
             for h in (128, 256)
         },
         "ConvNet": {
