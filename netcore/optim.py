@@ -168,8 +168,10 @@ UPDATE_RULES: dict[str, UpdateRule] = {
 
 #: Rules whose update of each element depends on that element alone (and scalars): applied
 #: to all parameters concatenated in one flat array they give bit-identical results, which
-#: lets the Solver update a whole model in one call per step.
-ELEMENTWISE_RULES = frozenset(UPDATE_RULES.values())
+#: lets the Solver update a whole model in one call per step. Listed one by one, never derived
+#: from ``UPDATE_RULES``: a new rule gets the flat path only once someone has checked that it
+#: is elementwise (a rule that normalizes by a norm, like LARS, is not).
+ELEMENTWISE_RULES: frozenset[UpdateRule] = frozenset({sgd, sgd_momentum, nesterov, rmsprop, adam})
 
 
 def get_update_rule(rule: str | UpdateRule) -> UpdateRule:

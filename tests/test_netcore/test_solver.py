@@ -292,3 +292,20 @@ def test_large_models_keep_per_parameter_updates():
     data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
     solver = nc.Solver(model, data, update_rule="adam", num_iterations=1, verbose=False).train()
     assert len(set(map(id, solver.optim_configs.values()))) == len(model.params)
+
+
+def test_registered_rule_that_is_not_elementwise_keeps_per_parameter_updates(digits, monkeypatch):
+    # Normalized SGD scales each parameter's step by its own gradient norm: applied to one flat
+    # buffer of all parameters it would compute a different (global) norm.
+    def normalized_sgd(w, dw, config=None):
+        config = {} if config is None else config
+        lr = config.setdefault("learning_rate", 1e-2)
+        w -= lr * dw / (np.linalg.norm(dw) + 1e-12)
+        return w, config
+
+    monkeypatch.setitem(nc.UPDATE_RULES, "normalized_sgd", normalized_sgd)
+    model = nc.TwoLayerNet(64, 16, 10, seed=0)
+    solver = nc.Solver(
+        model, _data(digits, 200), update_rule="normalized_sgd", num_iterations=2, verbose=False
+    ).train()
+    assert len(set(map(id, solver.optim_configs.values()))) == len(model.params)
