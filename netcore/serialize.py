@@ -3,12 +3,18 @@
 The file holds the parameters, the class name, ``get_config()`` as JSON, the dtype and the
 batchnorm running statistics of any ``model.bn_params`` list. It is loaded with
 ``allow_pickle=False``: data only, never code.
+
+The file is written whole or not at all: to a temporary name in the same directory, flushed to
+disk, then renamed over the target, so a full disk or a crash mid-write leaves the previous file
+(or none) and never a truncated one.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,11 @@ def save_model(path: str | Path, model: Any) -> Path:
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: For a model class not in ``MODEL_CLASSES``.
+        OSError: When the file cannot be written; a previous file at ``path`` is then left
+            intact and no temporary file remains.
     """
     name = type(model).__name__
     if name not in MODEL_CLASSES:
@@ -64,9 +75,33 @@ def save_model(path: str | Path, model: Any) -> Path:
         "dtype": np.dtype(getattr(model, "dtype", np.float32)).name,
     }
     arrays["meta"] = np.array(json.dumps(meta))
-    with path.open("wb") as f:
-        np.savez(f, **arrays)
+    _write_atomically(path, arrays)
     return path
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # "x" mode creates the temporary file with the usual permissions (umask applied) and never
+    # reuses an existing name; os.replace is a rename within one directory, hence atomic.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with tmp.open("xb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable; not every platform can open a directory
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_model(path: str | Path) -> Any:

@@ -83,3 +83,39 @@ def test_unknown_model_class_cannot_be_saved(tmp_path):
 
     with pytest.raises(ValueError, match="cannot save a Custom"):
         nc.save_model(tmp_path / "c.npz", Custom())
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    model = nc.TwoLayerNet(5, 4, 3, seed=0)
+    path = nc.save_model(tmp_path / "m.npz", model)
+    before = path.read_bytes()
+
+    real_savez = np.savez
+
+    def disk_full(file, **arrays):  # writes part of the archive, then runs out of space
+        real_savez(file, **arrays)
+        file.truncate(100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        nc.save_model(path, nc.TwoLayerNet(5, 4, 3, seed=1))
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+    loaded = nc.load_model(path)
+    np.testing.assert_array_equal(loaded.params["W1"], model.params["W1"])
+
+    # A first write that fails leaves nothing at all.
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError):
+        nc.save_model(tmp_path / "new.npz", model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_save_replaces_a_previous_file_whole(tmp_path):
+    path = nc.save_model(tmp_path / "m", nc.TwoLayerNet(5, 4, 3, seed=0))
+    newer = nc.TwoLayerNet(5, 4, 3, seed=1)
+    assert nc.save_model(path, newer) == path
+    np.testing.assert_array_equal(nc.load_model(path).params["W1"], newer.params["W1"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
