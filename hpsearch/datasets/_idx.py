@@ -33,6 +33,7 @@ _FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labe
 # Deflate expands at most about 1032:1; a gzip file claiming a body larger than this multiple of
 # its own size (plus slack for the header) cannot hold it and is refused before decompressing.
 _GZIP_MAX_RATIO = 1032
+_READ_CHUNK = 1 << 20
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -95,9 +96,9 @@ def _read_idx_stream(f: BinaryIO, path: Path, magic: int, file_size: int, gzippe
                            f"{', gzipped' if gzipped else ''}) cannot hold that many")
     check_fits(body, path, f"shape {shape}")
     out = np.empty(body, dtype=np.uint8)
-    got = f.readinto(memoryview(out)) if body else 0
-    while 0 < got < body:  # a gzip stream may return short reads
-        more = f.readinto(memoryview(out)[got:])
+    view, got = memoryview(out), 0
+    while got < body:  # bounded reads: gzip's readinto would otherwise build a full-size copy
+        more = f.readinto(view[got:got + _READ_CHUNK])
         if not more:
             break
         got += more

@@ -115,6 +115,8 @@ def _npz_bytes(path: Path) -> int:
                         f"({nbytes:,} bytes) but holds {info.file_size - header:,} bytes; the "
                         "file is corrupt")
                 total += nbytes
+    except DatasetError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{path}: cannot read it as .npz ({type(exc).__name__}: {exc})"
                            ) from None
