@@ -435,7 +435,8 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     try:
         resolved = check_dataset_options(ds_name, {**dataset, "seed": seed})
     except DatasetError as exc:
-        key = f"dataset.{exc.key}" if exc.key else "dataset"
+        key = ("study.seed" if exc.key == "seed" else f"dataset.{exc.key}" if exc.key
+               else "dataset")
         raise ConfigError(f"{_where(source, key)}: {exc}") from None
 
     try:
