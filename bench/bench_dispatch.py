@@ -140,7 +140,7 @@ def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner:
 
 def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
                  in_flight: int = 2) -> dict:
-    from hpsearch.study import run_study
+    from hpsearch.driver import run_study
 
     config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}", seed, n_trials, epochs, pruner)
     t0 = time.perf_counter()
@@ -241,7 +241,7 @@ def first_result_fresh(tmp: Path, seed: int) -> float:
     """Seconds from a fresh process calling run_study (Ray start included) to the first result."""
     code = (
         "import json, sys; from pathlib import Path;"
-        "from hpsearch.config import load_study_config; from hpsearch.study import run_study;"
+        "from hpsearch.config import load_study_config; from hpsearch.driver import run_study;"
         f"c = load_study_config({str(tmp / 'first.toml')!r});"
         f"s = run_study(c, runs_dir=Path({str(tmp / 'first_runs')!r}), progress=False);"
         "print(json.dumps({'first': s.first_result_s}))"

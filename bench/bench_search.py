@@ -95,7 +95,7 @@ def run(seeds: list[int], runs_dir: Path) -> tuple[pd.DataFrame, dict]:
     import optuna
     import ray
 
-    from hpsearch.study import run_study
+    from hpsearch.driver import run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     grid_cfg = load_study_config(ROOT / "studies" / "cs231n_grid.toml")

@@ -14,59 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpsearch import _attrs as A
-
 __all__ = ["main"]
 
 
-class _UserError(Exception):
-    """A problem the user can fix; printed without a traceback."""
-
-
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can act on: printed as one line, exit status 2."""
     from hpsearch.config import ConfigError
     from hpsearch.datasets import DatasetError
+    from hpsearch.driver import StudyError
     from hpsearch.evaluate import EvaluationError
-    from hpsearch.study import StudyError
+    from hpsearch.rerun import RerunError
+    from hpsearch.storage import StorageConflictError, StorageError, StudyLockedError
 
-    return (_UserError, ConfigError, DatasetError, EvaluationError, StudyError)
-
-
-# --- finding a study ------------------------------------------------------------------------------
-
-
-def _open(ref: str, runs_dir: Path, storage: str | None) -> tuple[Any, Any]:
-    """(config, optuna study) for a study name or study file."""
-    import optuna
-
-    from hpsearch.config import load_study_config, parse_study_config
-    from hpsearch.study import _make_storage, default_storage, redact
-
-    path = Path(ref)
-    if path.suffix == ".toml" or path.is_file():
-        config = load_study_config(path)
-        name = config.name
-        url = storage or config.run.storage or default_storage(runs_dir, name)
-    else:
-        config, name = None, ref
-        url = storage or default_storage(runs_dir, name)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise _UserError(f"no study {name!r} under {runs_dir}/ (looked for "
-                         f"{url.removeprefix('sqlite:///')}); run it first with "
-                         f"`hpsearch run STUDY.toml`, or pass --runs-dir / --storage")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=name, storage=_make_storage(url))
-    except KeyError:
-        raise _UserError(f"no study named {name!r} in {redact(url)}") from None
-    if config is None:
-        text = study.user_attrs.get(A.STUDY_CONFIG_TEXT)
-        if text is None:
-            raise _UserError(f"study {name!r} in {redact(url)} was not created by hpsearch "
-                             "(it has no stored study file)")
-        config = parse_study_config(text, source=study.user_attrs.get(A.STUDY_CONFIG_PATH)
-                                    or f"<stored study file of {name}>")
-    return config, study
+    return (ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
+            StudyLockedError, StorageConflictError, RerunError)
 
 
 def _load_data(config: Any) -> Any:
@@ -76,6 +37,12 @@ def _load_data(config: Any) -> Any:
                         **dict(config.dataset_options))
 
 
+def _find(args: argparse.Namespace) -> Any:
+    from hpsearch.stored import find_study
+
+    return find_study(str(args.study), args.runs_dir, args.storage)
+
+
 # --- commands -------------------------------------------------------------------------------------
 
 
@@ -83,7 +50,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import optuna
 
     from hpsearch.config import load_study_config
-    from hpsearch.study import run_study
+    from hpsearch.driver import run_study
+    from hpsearch.pipeline import after_search
+    from hpsearch.stored import find_study
 
     config = load_study_config(args.study)
     dataset = _load_data(config)  # before any storage is touched: bad data fails first
@@ -105,71 +74,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("interrupted: run the same command again to resume")
         return 130
-    run_dir = args.runs_dir / config.name
-    _export(config, args)
-    evaluation = None
-    if config.run.evaluate_best and not args.no_evaluate and summary.best_value is not None:
-        evaluation = _evaluate(config, args, dataset)
-    if config.run.report and not args.no_report:
-        _report(config, args, dataset, evaluation, run_dir)
+    stored = find_study(str(args.study), args.runs_dir, args.storage)  # opened once, to read
+    after_search(stored, dataset, evaluate_best=config.run.evaluate_best and not args.no_evaluate,
+                 write_report=config.run.report and not args.no_report, say=print)
+    if summary.n_failed > 0 and summary.n_complete + summary.n_pruned == 0:
+        print(f"error: every trial of this run failed ({summary.n_failed}); see the "
+              "failure_reason column of `hpsearch trials`", file=sys.stderr)
+        return 1
     return 0
-
-
-def _evaluate(config: Any, args: argparse.Namespace, dataset: Any, study: Any = None) -> Any:
-    from hpsearch.evaluate import evaluate_best
-
-    if study is None:
-        _, study = _open(str(config.source) if config.source else config.name, args.runs_dir,
-                         args.storage)
-    evaluation = evaluate_best(study, config, dataset, args.runs_dir / config.name,
-                               extra_seeds=getattr(args, "extra_seeds", 0),
-                               train_on_val=getattr(args, "train_on_val", False))
-    print(f"test accuracy of the best configuration: {_describe_eval(evaluation)}")
-    return evaluation
-
-
-def _export(config: Any, args: argparse.Namespace) -> None:
-    from hpsearch.results import export_tables
-
-    _, study = _open(str(config.source) if config.source else config.name, args.runs_dir,
-                     args.storage)
-    paths = export_tables(study, args.runs_dir / config.name, config)
-    print("tables: " + ", ".join(str(p) for p in paths.values()))
-
-
-def _describe_eval(evaluation: Any) -> str:
-    text = getattr(evaluation, "summary", None)
-    return text() if callable(text) else str(evaluation)
-
-
-def _report(config: Any, args: argparse.Namespace, dataset: Any, evaluation: Any,
-            run_dir: Path) -> None:
-    from hpsearch.evaluate import load_evaluation
-    from hpsearch.report import write_report
-
-    _, study = _open(str(config.source) if config.source else config.name, args.runs_dir,
-                     args.storage)
-    if evaluation is None:
-        evaluation = load_evaluation(run_dir)
-    paths = write_report(study, config, run_dir, dataset=dataset, evaluation=evaluation)
-    print(f"report: {paths.html}  ({paths.markdown})")
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
-    from hpsearch.study import counts_toward_budget
+    from hpsearch.engine import counts_toward_budget
+    from hpsearch.results import best_trial
+    from hpsearch.storage import driver_of
 
-    config, study = _open(args.study, args.runs_dir, args.storage)
-    trials = study.get_trials(deepcopy=False)
+    stored = _find(args)
+    trials = stored.study.get_trials(deepcopy=False)
     by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     done = sum(counts_toward_budget(t) for t in trials)
-    print(f"study {config.name}: {done} of {config.n_trials} trials finished")
-    print("  " + ", ".join(f"{n} {state}" for state, n in by_state.items() if n))
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = max(complete, key=lambda t: t.value)
+    print(f"study {stored.config.name}: {done} of {stored.config.n_trials} trials finished")
+    print("  " + (", ".join(f"{n} {state}" for state, n in by_state.items() if n)
+                  or "no trials yet"))
+    best = best_trial(stored.study)
+    if best is not None:
         print(f"  best: trial {best.number}, val acc {best.value:.4f}, {best.params}")
+    driver = driver_of(stored.study)
+    print(f"  running: {driver}" if driver else "  no driver is running it")
     return 0
 
 
@@ -178,8 +111,8 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
     from hpsearch.results import trials_frame
 
-    config, study = _open(args.study, args.runs_dir, args.storage)
-    frame = trials_frame(study, config)
+    stored = _find(args)
+    frame = trials_frame(stored.study, stored.config)
     if args.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
@@ -195,65 +128,51 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    config, study = _open(args.study, args.runs_dir, args.storage)
-    _evaluate(config, args, _load_data(config), study)
+    from hpsearch.pipeline import describe, evaluate
+
+    stored = _find(args)
+    evaluation = evaluate(stored, _load_data(stored.config), extra_seeds=args.extra_seeds,
+                          train_on_val=args.train_on_val)
+    print(f"test accuracy of the best configuration: {describe(evaluation)}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from hpsearch.datasets import DatasetError
+    from hpsearch.pipeline import export, report
 
-    config, _ = _open(args.study, args.runs_dir, args.storage)
+    stored = _find(args)
     try:
-        dataset = _load_data(config)
+        dataset = _load_data(stored.config)
     except DatasetError as exc:  # the report works without the data
         print(f"warning: data not available ({exc}); figures that need it are left out",
               file=sys.stderr)
         dataset = None
-    _export(config, args)
-    _report(config, args, dataset, None, args.runs_dir / config.name)
+    print("tables: " + ", ".join(str(p) for p in export(stored).values()))
+    paths = report(stored, dataset)
+    print(f"report: {paths.html}  ({paths.markdown})")
     return 0
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from threadpoolctl import threadpool_limits
+    from hpsearch.rerun import rerun_trial
 
-    from hpsearch.space import resolve_params
-    from hpsearch.worker import train_trial
-
-    config, study = _open(args.study, args.runs_dir, args.storage)
-    matches = [t for t in study.get_trials(deepcopy=False) if t.number == args.trial]
-    if not matches:
-        raise _UserError(f"study {config.name!r} has no trial {args.trial}")
-    trial = matches[0]
-    if A.TRIAL_SEED not in trial.user_attrs:
-        raise _UserError(f"trial {args.trial} has no recorded seed (it never started)")
-    dataset = _load_data(config)
-    stored_fp = trial.user_attrs.get(A.TRIAL_FINGERPRINT)
-    if stored_fp and stored_fp != dataset.fingerprint:
-        raise _UserError(f"trial {args.trial} trained on data {stored_fp}, but the data now loads "
-                         f"as {dataset.fingerprint}: it cannot be reproduced")
-    stop_at = trial.user_attrs.get(A.TRIAL_PRUNED_AT)
-    params = resolve_params(trial.params, config.space)
-    print(f"re-running trial {trial.number} ({trial.state.name.lower()}) with seed "
-          f"{trial.user_attrs[A.TRIAL_SEED]}: {params}")
-    with threadpool_limits(1):  # the search ran with one BLAS thread per trial
-        result = train_trial(params, dataset, trial.user_attrs[A.TRIAL_SEED],
-                             report=(lambda epoch, _v: epoch >= stop_at) if stop_at else None)
-    stored = trial.user_attrs.get(A.TRIAL_HISTORY, {})
+    stored = _find(args)
+    dataset = _load_data(stored.config)
+    done = rerun_trial(stored, args.trial, dataset)
+    print(f"re-running trial {done.number} ({done.state}) with seed {done.seed}: {done.params}")
+    result = done.result
     print(f"re-run: {result.state}, value {result.value}, {result.epochs_run} epochs")
-    if not stored:
+    if not done.stored:
         print("the trial stored no history to compare with")
         return 0
-    same = all(stored.get(k) == result.history.get(k) for k in ("loss", "train_acc", "val_acc"))
-    if same:
-        print(f"reproduced exactly: {len(stored['val_acc'])} epochs of loss, train and "
+    if done.reproduced:
+        print(f"reproduced exactly: {len(done.stored['val_acc'])} epochs of loss, train and "
               "validation accuracy are identical")
         return 0
     print("NOT reproduced: histories differ")
-    for key in ("loss", "train_acc", "val_acc"):
-        print(f"  {key}: stored {stored.get(key)}\n  {' ' * len(key)}  rerun  "
-              f"{result.history.get(key)}")
+    for key, (was, now) in done.differences().items():
+        print(f"  {key}: stored {was}\n  {' ' * len(key)}  rerun  {now}")
     return 1
 
 
@@ -292,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "trials":
             p.add_argument("--csv", action="store_true", help="CSV on stdout")
         if name == "best":
-            p.add_argument("--extra-seeds", type=int, default=0,
+            p.add_argument("--extra-seeds", type=_non_negative_int, default=0,
                            help="retrain with K further seeds; report mean and std")
             p.add_argument("--train-on-val", action="store_true",
                            help="retrain on train + validation")
@@ -303,8 +222,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hpsearch`` console script."""
+    from hpsearch.storage import redact
+
     args = _parser().parse_args(argv)
     if getattr(args, "n_trials", None) is not None and args.n_trials < 1:
         print("error: --n-trials: expected a positive integer", file=sys.stderr)
@@ -315,7 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except _user_errors() as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command must write or read: name it, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 import pytest
 
-from hpsearch.study import default_storage
+from hpsearch.storage import default_storage
 
 from ._loopback import LoopbackCluster, cmdline, hpsearch_cmd, kill_marked, marked_pids
 

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.study import counts_toward_budget
+from hpsearch.engine import counts_toward_budget
 
 from .conftest import node_id
 

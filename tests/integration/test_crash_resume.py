@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.study import default_storage
+from hpsearch.storage import default_storage
 
 from ._studies import write_study
 

@@ -7,8 +7,10 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
+from hpsearch.driver import run_study
+from hpsearch.engine import trial_seed
 from hpsearch.space import grid_combinations, grid_search_space
-from hpsearch.study import default_storage, run_study, trial_seed
+from hpsearch.storage import default_storage
 
 from ._studies import write_study
 
@@ -186,24 +188,32 @@ name = "none"
     assert trials[1e-2].state == TrialState.COMPLETE
 
 
-def test_a_second_driver_on_the_same_study_is_refused(ray_local, tmp_path):
-    from hpsearch.study import StudyError, _driver_lock
+def test_a_second_driver_on_the_same_storage_is_refused_from_any_runs_dir(ray_local, tmp_path):
+    from hpsearch.storage import StudyLockedError, open_for_writing
 
     config = write_study(tmp_path, "locked", """
 n_trials = 1
 [space]
 learning_rate = { low = 1e-3, high = 1e-1 }
 """)
-    with _driver_lock(tmp_path / "runs" / "locked"), pytest.raises(StudyError, match="another"):
-        run_study(config, runs_dir=tmp_path / "runs", progress=False)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = open_for_writing(url, "locked", config.make_sampler(), config.make_pruner())
+    try:
+        with pytest.raises(StudyLockedError, match=r"being run by driver pid \d+ on host"):
+            run_study(config, runs_dir=tmp_path / "other_runs", storage=url, progress=False)
+        assert not (tmp_path / "other_runs").exists()  # refused before anything was written
+    finally:
+        first.close()
+    summary = run_study(config, runs_dir=tmp_path / "other_runs", storage=url, progress=False)
+    assert summary.n_complete == 1
 
 
-def test_trial_errors_and_timeouts_fail_with_their_reason(ray_local, tmp_path):
-    # A CNN on flattened data raises inside the worker; a 0.2 s limit stops a long trial.
+def test_a_trial_over_its_time_limit_fails_with_its_reason(ray_local, tmp_path):
+    # A 0.2 s limit stops a long trial; the study goes on to the next one.
     config = write_study(tmp_path, "errors", """
+n_trials = 2
 [space]
-num_epochs = 400
-model = { grid = ["cnn", "fc"] }
+num_epochs = { grid = [400, 1] }
 learning_rate = 1e-2
 [sampler]
 name = "grid"
@@ -213,11 +223,24 @@ name = "none"
 trial_timeout_s = 0.2
 """, n_train=1000)
     summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
-    assert summary.n_failed == 2
-    reasons = {t.params["model"]: t.user_attrs[A.TRIAL_FAILURE]
+    assert (summary.n_failed, summary.n_complete) == (1, 1)
+    reasons = {t.params["num_epochs"]: t.user_attrs.get(A.TRIAL_FAILURE)
                for t in _load(tmp_path, "errors").get_trials()}
-    assert reasons["cnn"].startswith("ValueError: model 'cnn' needs image data")
-    assert reasons["fc"].startswith("timed out after")
+    assert reasons[400].startswith("timed out after")
+    assert reasons[1] is None
+
+
+def test_a_cnn_on_flat_data_is_refused_before_anything_runs(tmp_path):
+    # It used to fail inside every worker; now the study file is refused, naming the key.
+    from hpsearch.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"space.model: 'cnn' needs"):
+        write_study(tmp_path, "cnnflat", """
+[space]
+model = "cnn"
+learning_rate = { low = 1e-3, high = 1e-1 }
+""")
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("pruner", ["hyperband", "successive_halving", "percentile"])

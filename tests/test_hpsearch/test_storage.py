@@ -4,7 +4,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch._storage import SingleWriterStorage, StorageConflictError
+from hpsearch.storage import SingleWriterStorage, StorageConflictError, persist_launch
 
 FIELDS = ("number", "state", "values", "params", "distributions", "user_attrs", "system_attrs",
           "intermediate_values", "datetime_start", "datetime_complete")
@@ -40,7 +40,7 @@ def _run_one(study, storage, value=None, curve=(0.5, 0.75)):
     trial.suggest_int("width", 8, 64)
     trial.suggest_categorical("rule", ["sgd", "adam"])
     trial.set_user_attr("seed", 100 + trial.number)
-    storage.sync(trial._trial_id)
+    persist_launch(study, trial)
     for step, v in enumerate(curve, start=1):
         trial.report(v, step)
     trial.set_user_attr("history", {"val_acc": list(curve)})
@@ -49,13 +49,13 @@ def _run_one(study, storage, value=None, curve=(0.5, 0.75)):
 
 def test_a_trial_is_stored_at_sync_and_its_record_at_tell(tmp_path):
     url = _url(tmp_path)
-    storage, study = _open(url)
+    _storage, study = _open(url)
     trial = study.ask()
     trial.suggest_float("lr", 1e-4, 1e-1, log=True)
     trial.set_user_attr("seed", 7)
     assert _stored(url) == []  # asked, not launched: nothing to recover yet
 
-    storage.sync(trial._trial_id)
+    persist_launch(study, trial)
     (running,) = _stored(url)
     assert running.state == TrialState.RUNNING
     assert running.params == trial.params and running.user_attrs == {"seed": 7}
@@ -182,7 +182,7 @@ def test_every_sampler_runs_on_it_and_the_file_matches_memory(tmp_path, sampler)
         trial = study.ask()
         x = trial.suggest_float("x", -2.0, 2.0)
         y = trial.suggest_float("y", 1e-3, 1.0, log=True)
-        storage.sync(trial._trial_id)
+        persist_launch(study, trial)
         study.tell(trial, -(x - 0.5) ** 2 - y)
     _assert_same(study.get_trials(deepcopy=False), _stored(url))
 

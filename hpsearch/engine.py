@@ -1,52 +1,34 @@
-"""run_study(): create or resume an Optuna study and run its trials on Ray, one writer throughout.
+"""The engine: the ask -> launch -> collect -> tell loop that runs a study's trials on Ray.
 
-The driver is the study's only writer: it asks, hands each trial to a Ray task, tells results as
-they arrive (in whatever order), and answers pruning reports. Anything completed is in the
-storage the moment it is known; trials a dead driver left RUNNING are failed as "interrupted" and
-their parameters enqueued again when the study is next run.
+The driver (``hpsearch.driver``) opens the study and hands it here. The engine asks Optuna for
+trials, launches each as a Ray task (at most ``max_in_flight`` at once, one more queued when the
+window spans the cluster), tells results as they arrive in whatever order, and answers pruning
+reports. A trial is written before it launches and its record when it is told, so nothing
+completed is lost; a trial whose worker died is failed and run once more.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import math
-import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpsearch import _attrs as A
-from hpsearch._pruning import PruneMirror
-from hpsearch.config import StudyConfig
-from hpsearch.space import (
-    FloatRange,
-    IntRange,
-    grid_combinations,
-    grid_search_space,
-    resolve_params,
-    space_to_json,
-    suggest_params,
-)
+from hpsearch._progress import Progress
+from hpsearch.config import PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
+from hpsearch.results import best_trial
+from hpsearch.space import resolve_params, suggest_params
+from hpsearch.storage import fail_and_requeue, persist_launch
 
-__all__ = [
-    "RunSummary",
-    "StudyError",
-    "counts_toward_budget",
-    "default_storage",
-    "open_study",
-    "redact",
-    "run_study",
-    "trial_seed",
-]
+__all__ = ["Engine", "RunSummary", "cluster_slots", "counts_toward_budget", "trial_seed"]
 
 log = logging.getLogger("hpsearch")
 
@@ -54,10 +36,6 @@ log = logging.getLogger("hpsearch")
 _QUEUE_AHEAD = 1
 # How often the driver re-reads the cluster's CPUs (a node may join or leave mid-study).
 _RESIZE_EVERY_S = 2.0
-
-
-class StudyError(RuntimeError):
-    """The study cannot run as asked (locked, data changed, search space changed, ...)."""
 
 
 @dataclass
@@ -110,136 +88,6 @@ def trial_seed(study_seed: int, number: int) -> int:
     return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0])
 
 
-def default_storage(runs_dir: Path, name: str) -> str:
-    """The embedded default: a SQLite file under ``runs/<name>/``."""
-    return f"sqlite:///{(runs_dir / name / 'study.db').resolve()}"
-
-
-# scheme://user:password@host -> the password part.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"']*:)[^\s\"']*(?=@)")
-
-
-def redact(text: str) -> str:
-    """A storage URL (or any text holding URLs) fit to print or store: passwords become ``***``."""
-    return _URL_PASSWORD.sub(r"\g<head>***", text)
-
-
-def _make_storage(url: str) -> Any:
-    import optuna
-
-    if url.startswith("sqlite:///"):
-        # WAL lets readers (hpsearch status, reports) look while the driver writes; one file.
-        import sqlite3
-
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
-        # In WAL mode, synchronous=NORMAL survives a crash of any process (a power cut may lose
-        # the last commits) and saves an fsync per write: the driver writes on every result.
-        from sqlalchemy import event
-
-        event.listen(storage.engine, "connect",
-                     lambda conn, _record: conn.execute("PRAGMA synchronous=NORMAL"))
-        storage.engine.dispose()
-        return storage
-    return url
-
-
-def open_study(config: StudyConfig, storage: str) -> Any:
-    """Create or load the Optuna study for ``config`` in ``storage``, for its only writer.
-
-    The study reads from memory and writes through to ``storage`` (see ``SingleWriterStorage``):
-    only the driver, holding the study's lock, may open a study this way.
-    """
-    import optuna
-
-    from hpsearch._storage import SingleWriterStorage
-
-    backend = _make_storage(storage)
-    if isinstance(backend, str):
-        backend = optuna.storages.RDBStorage(backend)
-    return optuna.create_study(
-        storage=SingleWriterStorage(backend), sampler=config.make_sampler(),
-        pruner=config.make_pruner(), study_name=config.name, direction="maximize",
-        load_if_exists=True,
-    )
-
-
-@contextlib.contextmanager
-def _driver_lock(run_dir: Path) -> Iterator[None]:
-    """One driver per study on this machine: a second would fail the first one's running trials."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "driver.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StudyError(f"{run_dir}: another `hpsearch run` of this study is running "
-                             "(driver.lock is held)") from None
-        yield
-
-
-def _budget_epochs(config: StudyConfig, n_train: int) -> int:
-    """The full per-trial budget in epochs: the largest a trial of this space can train."""
-    def high(name: str) -> Any:
-        spec = config.space.get(name)
-        if isinstance(spec, FloatRange | IntRange):
-            return spec.high
-        if spec is None:
-            return resolve_params({}, {})[name]
-        values = getattr(spec, "choices", None) or getattr(spec, "values", None)
-        return max(values) if values is not None else spec.value
-
-    iterations = high("num_iterations")
-    if iterations is None:
-        return int(high("num_epochs"))
-    spec = config.space.get("batch_size")
-    smallest_batch = (spec.low if isinstance(spec, IntRange) else
-                      min(getattr(spec, "choices", None) or getattr(spec, "values", None)
-                          or [spec.value]) if spec is not None else 100)
-    return math.ceil(iterations / max(n_train // int(smallest_batch), 1))
-
-
-def _versions() -> dict[str, str]:
-    import optuna
-    import ray
-
-    import hpsearch
-
-    return {"hpsearch": hpsearch.__version__, "numpy": np.__version__,
-            "optuna": optuna.__version__, "ray": ray.__version__}
-
-
-def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
-    space = space_to_json(config.space)
-    stored = study.user_attrs
-    if A.STUDY_SPACE in stored:
-        if stored[A.STUDY_SPACE] != json.loads(json.dumps(space)):
-            raise StudyError(f"study {config.name!r} already exists with a different search "
-                             "space; give the changed study a new [study] name")
-        if stored.get(A.STUDY_FINGERPRINT) != dataset.fingerprint:
-            raise StudyError(
-                f"study {config.name!r} was run on dataset {stored.get(A.STUDY_FINGERPRINT)} "
-                f"but the data now loads as {dataset.fingerprint}; its results would not compare. "
-                "Restore the data or options, or give the study a new name")
-        return
-    attrs = {
-        A.STUDY_CONFIG_TEXT: redact(config.text),  # a [run] storage URL may hold a password
-        A.STUDY_CONFIG_PATH: str(config.source or ""),
-        A.STUDY_METRIC: config.metric,
-        A.STUDY_DATASET: config.dataset,
-        A.STUDY_FINGERPRINT: dataset.fingerprint,
-        A.STUDY_BUDGET_EPOCHS: _budget_epochs(config, len(dataset.y_train)),
-        A.STUDY_SPACE: space,
-        A.STUDY_SAMPLER: config.sampler,
-        A.STUDY_PRUNER: config.pruner,
-        A.STUDY_VERSIONS: _versions(),
-    }
-    for key, value in attrs.items():
-        study.set_user_attr(key, value)
-
-
 def counts_toward_budget(trial: Any) -> bool:
     """Whether a stored trial uses up one of ``n_trials``: finished, and not re-enqueued."""
     from optuna.trial import TrialState
@@ -248,142 +96,11 @@ def counts_toward_budget(trial: Any) -> bool:
             and trial.user_attrs.get(A.TRIAL_FAILURE) != A.REASON_INTERRUPTED)
 
 
-def _fail_and_requeue(study: Any, trial: Any, params: dict[str, Any], reason: str) -> None:
-    """Record ``trial`` (an ``optuna.Trial``) as FAIL for ``reason`` and enqueue its parameters."""
-    from optuna.trial import TrialState
-
-    trial.set_user_attr(A.TRIAL_FAILURE, reason)
-    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(params, user_attrs={A.TRIAL_RETRY_OF: trial.number})
-
-
-def _recover(study: Any) -> int:
-    """Fail the trials a dead driver left RUNNING and enqueue their parameters again."""
-    import optuna
-    from optuna.trial import TrialState
-
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        live = optuna.trial.Trial(study, trial._trial_id)
-        _fail_and_requeue(study, live, dict(trial.params), A.REASON_INTERRUPTED)
-        log.warning("trial %d was left running by a driver that stopped: failed as "
-                    "'interrupted', parameters enqueued again", trial.number)
-    return len(stale)
-
-
-def _init_ray(address: str | None) -> bool:
-    """Start or join Ray; True when this call started it (and so must shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    # A bare ray.init() would join any cluster already running here: the embedded default
-    # starts its own instance unless the user names a cluster.
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    return True
-
-
-def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: int | None = None,
-              storage: str | None = None, address: str | None = None,
-              max_in_flight: int | None = None, progress: bool = True,
-              dataset: Any = None) -> RunSummary:
-    """Run (or resume) a study until it has ``n_trials`` finished trials.
-
-    Args:
-        config: the validated study file.
-        runs_dir: where ``<name>/`` (storage, logs, tables, report) lives.
-        n_trials: overrides ``config.n_trials``.
-        storage: overrides the storage URL.
-        address: overrides the Ray address ("auto", "HOST:PORT"); default an embedded instance.
-        max_in_flight: overrides the number of trials run at once.
-        progress: show a progress bar on stderr.
-        dataset: an already loaded dataset (otherwise loaded from the config).
-
-    Returns:
-        What this run did, and the study's best trial.
-
-    Raises:
-        StudyError: the study is locked by another driver, or its data or space changed.
-        hpsearch.datasets.DatasetError: the dataset cannot be loaded.
-    """
-    t_call = time.perf_counter()
-    run_dir = runs_dir / config.name
-    url = storage or config.run.storage or default_storage(runs_dir, config.name)
-    n_target = n_trials or config.n_trials
-    with _driver_lock(run_dir):
-        _attach_log_file(run_dir)
-        # Ray first: its worker processes start while the data loads and the study opens.
-        started_ray = _init_ray(address or config.run.address)
-        try:
-            return _run(config, url, n_target, max_in_flight, progress, dataset, t_call)
-        finally:
-            if started_ray:
-                import ray
-
-                ray.shutdown()
-
-
-def _cluster_slots(cpus_per_trial: float) -> int:
+def cluster_slots(cpus_per_trial: float) -> int:
     """Trials the cluster can run at once: its CPUs divided by the CPUs each trial takes."""
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1.0) // cpus_per_trial))
-
-
-def _run(config: StudyConfig, url: str, n_target: int, max_in_flight: int | None,
-         progress: bool, dataset: Any, t_call: float) -> RunSummary:
-    import ray
-
-    from hpsearch.datasets import load_dataset
-    from hpsearch.dispatch import PruningChannel, warm_up_workers
-
-    warm_up_workers(max_in_flight or config.run.max_in_flight
-                    or _cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
-    # The pruning channel's actor process starts meanwhile too (about a second here).
-    channel = None if config.pruner == "none" else PruningChannel.remote()
-    if dataset is None:
-        dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                               **dict(config.dataset_options))
-    study = open_study(config, url)
-    if config.sampler == "grid" and not study.get_trials(deepcopy=False):
-        for params in grid_combinations(grid_search_space(config.space)):
-            study.enqueue_trial(params)
-    _record_study_attrs(study, config, dataset)
-    summary = RunSummary(name=config.name, storage=redact(url))
-    summary.n_recovered = _recover(study)
-    if channel is not None:
-        # Hyperband assigns brackets by stored trial number: it decides on the stored study, via
-        # the driver. Every other pruner decides in the channel, on a copy of the curves. Trials
-        # start only once the channel is up, so no report waits on an actor being born.
-        if config.pruner != "hyperband":
-            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
-        ray.get(channel.ping.remote())
-    log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
-             redact(url), config.dataset, dataset.fingerprint, n_target)
-    _Loop(config, study, dataset, summary, n_target, max_in_flight, progress, t_call,
-          channel).run()
-    best = _best(study)
-    if best is not None:
-        summary.best_value, summary.best_params, summary.best_trial = (
-            best.value, dict(best.params), best.number)
-    return summary
-
-
-def _best(study: Any) -> Any:
-    from optuna.trial import TrialState
-
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: t.value) if complete else None
-
-
-def _attach_log_file(run_dir: Path) -> None:
-    path = (run_dir / "run.log").resolve()
-    if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
 
 
 @dataclass
@@ -394,12 +111,25 @@ class _Running:
     reported: set[int] = field(default_factory=set)  # epochs already told to Optuna
 
 
-class _Loop:
-    """The ask -> launch -> collect -> tell loop, with the pruning channel and a progress bar."""
+class Engine:
+    """The ask -> launch -> collect -> tell loop, with the pruning channel and a progress bar.
+
+    Args:
+        config: the study file.
+        study: the driver's study (``hpsearch.storage.open_for_writing``).
+        dataset: the loaded dataset (put in Ray's object store once, here).
+        summary: filled in as trials finish.
+        n_target: finished trials to reach.
+        max_in_flight: trials at once (default: the cluster's slots, re-read as nodes come and go).
+        progress: show a progress bar.
+        t_call: when the run was asked for (``time.perf_counter``), for the first-result time.
+        channel: the pruning channel actor, None without pruning.
+        stop: polled every step; True asks the engine to stop as on Ctrl-C (a lost lease).
+    """
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
                  n_target: int, max_in_flight: int | None, progress: bool, t_call: float,
-                 channel: Any) -> None:
+                 channel: Any, stop: Callable[[], bool] = lambda: False) -> None:
         import ray
 
         self.config, self.study, self.dataset, self.summary = config, study, dataset, summary
@@ -409,14 +139,15 @@ class _Loop:
         self.t_call = t_call
         self.dataset_ref = ray.put(dataset)  # once per study; tasks get zero-copy views
         self.channel = channel
-        self.decides_here = config.pruner == "hyperband"
+        self.decides_here = config.pruner in PRUNERS_DECIDING_BY_TRIAL_NUMBER
+        self.stop = stop
         self.running: dict[Any, _Running] = {}
         self.by_number: dict[int, Any] = {}
         self.n_done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
         self.engine = {"ask_s": 0.0, "tell_s": 0.0, "report_s": 0.0, "n_ask": 0, "n_tell": 0,
                        "n_report": 0}
-        self.progress = _Progress(n_target, self.n_done, enabled=progress)
-        self.best = _best(study)
+        self.progress = Progress(n_target, self.n_done, enabled=progress)
+        self.best = best_trial(study)
         self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S
         self._resized = -math.inf
         self.stop_requested = False
@@ -431,13 +162,14 @@ class _Loop:
         """
         now = time.monotonic()
         if now - self._resized > _RESIZE_EVERY_S:
-            self.slots = _cluster_slots(self.cpus)
+            self.slots = cluster_slots(self.cpus)
             self._resized = now
         capacity = self.fixed_in_flight or self.slots
         return capacity, _QUEUE_AHEAD if capacity >= self.slots else 0
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> None:
+        """Run trials until the target is reached, the timeout passes, or a stop is asked."""
         import ray
 
         # Signal handlers can only be set from the main thread (a driver may run in another).
@@ -470,6 +202,8 @@ class _Loop:
                         self._collect(ref)
                 self._enforce_timeouts()
                 self.progress.update(len(self.running), self.best)
+                if self.stop():
+                    self.stop_requested = True
             if self.stop_requested:
                 self._abandon_running()
         except KeyboardInterrupt:
@@ -501,7 +235,7 @@ class _Loop:
         trial.set_user_attr(A.TRIAL_SEED, seed)
         params = resolve_params(sampled, self.config.space)
         # Stored before it runs: a driver that dies now leaves it RUNNING, with its parameters.
-        self.study._storage.sync(trial._trial_id)
+        persist_launch(self.study, trial)
         self.engine["ask_s"] += time.perf_counter() - t0
         self.engine["n_ask"] += 1
         ref = launch_trial(params, self.dataset_ref, seed, trial.number, channel=self.channel,
@@ -598,7 +332,7 @@ class _Loop:
 
         trial = entry.trial
         if requeue:
-            _fail_and_requeue(self.study, trial, entry.params, reason)
+            fail_and_requeue(self.study, trial, entry.params, reason)
         else:
             trial.set_user_attr(A.TRIAL_FAILURE, reason)
             self.study.tell(trial, state=TrialState.FAIL)
@@ -639,40 +373,9 @@ class _Loop:
         for ref, entry in list(self.running.items()):
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
-            _fail_and_requeue(self.study, entry.trial, entry.params, A.REASON_INTERRUPTED)
+            fail_and_requeue(self.study, entry.trial, entry.params, A.REASON_INTERRUPTED)
             self._forget(entry.trial.number)
             del self.running[ref]
         log.warning("interrupted: running trials recorded as 'interrupted' and enqueued again")
 
 
-class _Progress:
-    """A tqdm bar: trials done of total, running, pruned, failed, best so far, elapsed, ETA."""
-
-    def __init__(self, total: int, initial: int, enabled: bool) -> None:
-        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=min(initial, total), unit="trial",
-                            dynamic_ncols=True, desc="trials", mininterval=0.5)
-        self._last = 0.0
-
-    def done(self, state: str) -> None:
-        self.counts[state] += 1
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def update(self, running: int, best: Any) -> None:
-        now = time.monotonic()
-        if self.bar is None or now - self._last < 0.5:
-            return
-        self._last = now
-        best_text = "-" if best is None else f"{best.value:.4f}"
-        self.bar.set_postfix_str(f"in flight={running} pruned={self.counts['pruned']} "
-                                 f"failed={self.counts['failed']} best={best_text}",
-                                 refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -1,6 +1,6 @@
 """The driver's study storage: every read from memory, every write through to the real storage.
 
-The driver is a study's only writer (workers never open the storage, and the driver lock keeps a
+The driver is a study's only writer (workers never open the storage, and the study lease keeps a
 second driver out), so it never needs to read back what it wrote. ``SingleWriterStorage`` keeps
 the trials of the studies it opens in an ``optuna.storages.InMemoryStorage`` and serves every read
 from there (TPE reads the whole study on every ``ask``; from SQLite that cost about 8 ms a call).
@@ -15,33 +15,30 @@ transaction:
   told, so no reader ever sees a finished trial without its record.
 
 Other processes (``hpsearch status``, reports) read the backend directly and see each trial from
-its launch on. Study-level attributes go straight through to the backend.
+its launch on. Study-level attributes go straight through to the backend, and so do reads of a
+study this storage has not opened.
 """
 
 from __future__ import annotations
 
-import copy
-import datetime
-import json
 import logging
-import math
 import threading
 from collections.abc import Container, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.storage._optuna import create_rdb, update_rdb
+from hpsearch.storage._optuna import trial_id as trial_id_of
+from hpsearch.storage._records import StorageConflictError, changed, check_number, snapshot
+
 if TYPE_CHECKING:
-    from optuna.study._frozen import FrozenStudy
+    from optuna.study import FrozenStudy
 
-__all__ = ["SingleWriterStorage", "StorageConflictError"]
-
-
-class StorageConflictError(RuntimeError):
-    """The backend holds trials this storage did not write: another process wrote the study."""
+__all__ = ["SingleWriterStorage"]
 
 
 class SingleWriterStorage(BaseStorage):
@@ -103,9 +100,9 @@ class SingleWriterStorage(BaseStorage):
             if self._mem.get_trial_number_from_id(trial_id) != trial.number:
                 raise StorageConflictError(
                     f"study {study_id}: stored trial numbers are not 0..{len(stored) - 1}")
-            self._backend_trial[trial_id] = trial._trial_id
+            self._backend_trial[trial_id] = trial_id_of(trial)
             self._trial_study[trial_id] = study_id
-            self._written[trial_id] = _snapshot(self._mem.get_trial(trial_id))
+            self._written[trial_id] = snapshot(self._mem.get_trial(trial_id))
 
     def delete_study(self, study_id: int) -> None:
         self._backend.delete_study(study_id)
@@ -113,10 +110,10 @@ class SingleWriterStorage(BaseStorage):
             mem_id = self._mem_study.pop(study_id, None)
             if mem_id is not None:
                 for trial in self._mem.get_all_trials(mem_id, deepcopy=False):
-                    self._backend_trial.pop(trial._trial_id, None)
-                    self._trial_study.pop(trial._trial_id, None)
-                    self._written.pop(trial._trial_id, None)
-                    self._dirty.discard(trial._trial_id)
+                    self._backend_trial.pop(trial_id_of(trial), None)
+                    self._trial_study.pop(trial_id_of(trial), None)
+                    self._written.pop(trial_id_of(trial), None)
+                    self._dirty.discard(trial_id_of(trial))
                 del self._backend_study[mem_id]
                 self._mem.delete_study(mem_id)
 
@@ -142,10 +139,21 @@ class SingleWriterStorage(BaseStorage):
         return self._backend.get_all_studies()
 
     def _mem_study_id(self, study_id: int) -> int:
-        try:
+        """The memory copy's id of a study: a study not opened yet is read in on first use."""
+        with self._lock:
+            if study_id not in self._mem_study:
+                try:
+                    self._backend.get_study_name_from_id(study_id)
+                except KeyError:
+                    raise KeyError(f"No study with study_id {study_id} exists.") from None
+                self._open(study_id)
             return self._mem_study[study_id]
-        except KeyError:
-            raise KeyError(f"No study with study_id {study_id} is open in this storage.") from None
+
+    def __reduce__(self) -> NoReturn:
+        # Only the driver may write a study; a pickled copy (sent to a worker, say) would be a
+        # second writer whose memory goes stale at once.
+        raise TypeError("SingleWriterStorage cannot be pickled: it is the driver's own view of "
+                        "the study; other processes open the storage URL for reading instead")
 
     # -- trials: written in memory, synced to the backend ------------------------------------
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
@@ -237,173 +245,33 @@ class SingleWriterStorage(BaseStorage):
         if old is None:
             self._backend_trial[trial_id] = self._create(trial_id, trial)
         elif isinstance(self._backend, RDBStorage):
-            _update_rdb(self._backend, self._backend_trial[trial_id], old, trial)
+            update_rdb(self._backend, self._backend_trial[trial_id], old, trial)
         else:
             _update_generic(self._backend, self._backend_trial[trial_id], old, trial)
-        self._written[trial_id] = _snapshot(trial)
+        self._written[trial_id] = snapshot(trial)
         self._dirty.discard(trial_id)
 
     def _create(self, trial_id: int, trial: FrozenTrial) -> int:
         study_id = self._trial_study[trial_id]
         backend = self._backend
         if isinstance(backend, RDBStorage):
-            return _create_rdb(backend, study_id, trial)  # checks the number before commit
+            return create_rdb(backend, study_id, trial)  # checks the number before commit
         backend_id = backend.create_new_trial(study_id, template_trial=trial)
-        _check_number(trial.number, backend.get_trial_number_from_id(backend_id))
+        check_number(trial.number, backend.get_trial_number_from_id(backend_id))
         return backend_id
-
-
-def _snapshot(trial: FrozenTrial) -> FrozenTrial:
-    """A copy of what ``trial`` holds now.
-
-    ``optuna.Trial`` edits the dicts of the frozen trial it was handed in place, so a reference
-    would follow later edits.
-    """
-    snap = copy.copy(trial)
-    for name in ("params", "distributions", "user_attrs", "system_attrs",
-                 "intermediate_values"):
-        setattr(snap, name, dict(getattr(trial, name)))
-    snap.values = None if trial.values is None else list(trial.values)
-    return snap
-
-
-def _changed(old: dict[Any, Any], new: dict[Any, Any]) -> dict[Any, Any]:
-    """Entries of ``new`` that ``old`` lacks or holds with another value (NaN equals NaN)."""
-
-    def same(a: Any, b: Any) -> bool:
-        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-            return True
-        return a == b
-
-    return {k: v for k, v in new.items() if k not in old or not same(old[k], v)}
-
-
-def _create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> int:
-    """Insert a trial with all it holds in one transaction; returns its backend id.
-
-    ``RDBStorage.create_new_trial`` does the same through SQLAlchemy's ORM, with a look-up per
-    parameter (to check its distribution against earlier trials, which memory has done) and an
-    upsert per attribute. Here each table gets one bulk INSERT, on every trial the driver launches.
-    """
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import func, insert, select
-
-    table = models.TrialModel.__table__
-    with _create_scoped_session(backend.scoped_session) as session:
-        trial_id = session.execute(insert(table).values(
-            study_id=study_id, number=trial.number, state=trial.state,
-            datetime_start=_utc_naive(trial.datetime_start),
-            datetime_complete=_utc_naive(trial.datetime_complete))).inserted_primary_key[0]
-        # Optuna numbers a trial by the trials created before it; a second writer would show.
-        number = session.execute(select(func.count()).select_from(table).where(
-            table.c.study_id == study_id, table.c.trial_id < trial_id)).scalar_one()
-        _check_number(trial.number, number)  # raises inside: nothing is committed
-        _insert_rows(session, models, trial_id, _snapshot_empty(), trial)
-        return trial_id
-
-
-def _utc_naive(value: datetime.datetime | None) -> datetime.datetime | None:
-    """A trial datetime as Optuna's RDB columns hold it: naive UTC (trials carry naive local)."""
-    if value is None:
-        return None
-    return value.astimezone(datetime.UTC).replace(tzinfo=None)
-
-
-def _check_number(ours: int, theirs: int) -> None:
-    if ours != theirs:
-        raise StorageConflictError(
-            f"the storage numbered trial {ours} as {theirs}: another process is writing this "
-            "study (only one driver may run a study at a time)")
-
-
-def _snapshot_empty() -> FrozenTrial:
-    return FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=None,
-                       datetime_complete=None, params={}, distributions={}, user_attrs={},
-                       system_attrs={}, intermediate_values={}, trial_id=-1)
-
-
-def _insert_rows(session: Any, models: Any, trial_id: int, old: FrozenTrial,
-                 new: FrozenTrial) -> dict[str, dict[Any, Any]]:
-    """Bulk-insert what ``new`` holds and ``old`` lacks: one INSERT per table.
-
-    Returns the entries that ``old`` holds with another value, keyed "param", "step", "user",
-    "system", for the caller to update.
-    """
-    from optuna.distributions import distribution_to_json
-    from sqlalchemy import insert
-
-    rows: dict[Any, list[dict[str, Any]]] = {}
-    existing: dict[str, dict[Any, Any]] = {}
-
-    def split(label: str, was: dict[Any, Any], now: dict[Any, Any]) -> dict[Any, Any]:
-        changed = _changed(was, now)
-        existing[label] = {k: v for k, v in changed.items() if k in was}
-        return {k: v for k, v in changed.items() if k not in was}
-
-    for name, value in split("param", old.params, new.params).items():
-        dist = new.distributions[name]
-        rows.setdefault(models.TrialParamModel, []).append(dict(
-            trial_id=trial_id, param_name=name, param_value=dist.to_internal_repr(value),
-            distribution_json=distribution_to_json(dist)))
-    for step, value in split("step", old.intermediate_values, new.intermediate_values).items():
-        kept, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-        rows.setdefault(models.TrialIntermediateValueModel, []).append(dict(
-            trial_id=trial_id, step=step, intermediate_value=kept, intermediate_value_type=kind))
-    for label, model, was, now in (
-            ("user", models.TrialUserAttributeModel, old.user_attrs, new.user_attrs),
-            ("system", models.TrialSystemAttributeModel, old.system_attrs, new.system_attrs)):
-        for key, value in split(label, was, now).items():
-            rows.setdefault(model, []).append(dict(trial_id=trial_id, key=key,
-                                                   value_json=json.dumps(value)))
-    if new.values is not None and old.values is None:  # the usual case: told once
-        for objective, value in enumerate(new.values):
-            kept, kind = models.TrialValueModel.value_to_stored_repr(value)
-            rows.setdefault(models.TrialValueModel, []).append(dict(
-                trial_id=trial_id, objective=objective, value=kept, value_type=kind))
-    for model, batch in rows.items():
-        session.execute(insert(model.__table__), batch)
-    return existing
-
-
-def _update_rdb(backend: RDBStorage, trial_id: int, old: FrozenTrial, new: FrozenTrial) -> None:
-    """Write the difference between two versions of a trial in one transaction."""
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import update
-
-    table = models.TrialModel.__table__
-    with _create_scoped_session(backend.scoped_session) as session:
-        existing = _insert_rows(session, models, trial_id, old, new)
-        # Rarely anything here: a value changed after it was written (Optuna's own upserts).
-        if existing["param"]:
-            raise ValueError(f"trial {new.number}: parameters cannot change once set")
-        for step, value in existing["step"].items():
-            backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
-        for model, label in ((models.TrialUserAttributeModel, "user"),
-                             (models.TrialSystemAttributeModel, "system")):
-            for key, value in existing[label].items():
-                backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
-        if new.values is not None and old.values is not None and new.values != old.values:
-            row = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            for objective, value in enumerate(new.values):
-                backend._set_trial_value_without_commit(session, row, objective, value)
-        session.execute(update(table).where(table.c.trial_id == trial_id).values(
-            state=new.state, datetime_start=_utc_naive(new.datetime_start),
-            datetime_complete=_utc_naive(new.datetime_complete)))
 
 
 def _update_generic(backend: BaseStorage, trial_id: int, old: FrozenTrial,
                     new: FrozenTrial) -> None:
     """The same through the public storage API, one call per changed field."""
-    for name, value in _changed(old.params, new.params).items():
+    for name, value in changed(old.params, new.params).items():
         dist = new.distributions[name]
         backend.set_trial_param(trial_id, name, dist.to_internal_repr(value), dist)
-    for step, value in _changed(old.intermediate_values, new.intermediate_values).items():
+    for step, value in changed(old.intermediate_values, new.intermediate_values).items():
         backend.set_trial_intermediate_value(trial_id, step, value)
-    for key, value in _changed(old.user_attrs, new.user_attrs).items():
+    for key, value in changed(old.user_attrs, new.user_attrs).items():
         backend.set_trial_user_attr(trial_id, key, value)
-    for key, value in _changed(old.system_attrs, new.system_attrs).items():
+    for key, value in changed(old.system_attrs, new.system_attrs).items():
         backend.set_trial_system_attr(trial_id, key, value)
     if new.state != old.state or new.values != old.values:
         backend.set_trial_state_values(trial_id, new.state, new.values)

@@ -1,0 +1,196 @@
+"""run_study(): create or resume a study and drive it to its target on Ray, one writer throughout.
+
+The driver checks and opens everything before it starts anything: the storage (taking the study's
+lease, so one driver runs a study wherever it runs), the study's recorded search space and data
+fingerprint. Only then does it write its log, start or join Ray, fail the trials a dead driver
+left RUNNING (as "interrupted", their parameters enqueued again), and hand the study to the
+engine (``hpsearch.engine``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch import _attrs as A
+from hpsearch._pruning import PruneMirror
+from hpsearch.config import (
+    PRUNERS,
+    PRUNERS_DECIDING_BY_TRIAL_NUMBER,
+    StudyConfig,
+    check_space_against_data,
+)
+from hpsearch.engine import Engine, RunSummary, cluster_slots
+from hpsearch.results import best_trial
+from hpsearch.space import budget_epochs, grid_combinations, grid_search_space, space_to_json
+from hpsearch.storage import DriverStudy, open_for_writing, recover, redact, resolve_url
+
+__all__ = ["StudyError", "run_study"]
+
+log = logging.getLogger("hpsearch")
+
+
+class StudyError(RuntimeError):
+    """The study cannot run as asked (its data or search space changed, ...)."""
+
+
+def _versions() -> dict[str, str]:
+    import optuna
+    import ray
+
+    import hpsearch
+
+    return {"hpsearch": hpsearch.__version__, "numpy": np.__version__,
+            "optuna": optuna.__version__, "ray": ray.__version__}
+
+
+def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
+    space = space_to_json(config.space)
+    stored = study.user_attrs
+    if A.STUDY_SPACE in stored:
+        if stored[A.STUDY_SPACE] != json.loads(json.dumps(space)):
+            raise StudyError(f"study {config.name!r} already exists with a different search "
+                             "space; give the changed study a new [study] name")
+        if stored.get(A.STUDY_FINGERPRINT) != dataset.fingerprint:
+            raise StudyError(
+                f"study {config.name!r} was run on dataset {stored.get(A.STUDY_FINGERPRINT)} "
+                f"but the data now loads as {dataset.fingerprint}; its results would not compare. "
+                "Restore the data or options, or give the study a new name")
+        return
+    attrs = {
+        A.STUDY_CONFIG_TEXT: redact(config.text),  # a [run] storage URL may hold a password
+        A.STUDY_CONFIG_PATH: str(config.source or ""),
+        A.STUDY_METRIC: config.metric,
+        A.STUDY_DATASET: config.dataset,
+        A.STUDY_FINGERPRINT: dataset.fingerprint,
+        A.STUDY_BUDGET_EPOCHS: budget_epochs(config.space, len(dataset.y_train)),
+        A.STUDY_SPACE: space,
+        A.STUDY_SAMPLER: config.sampler,
+        A.STUDY_PRUNER: config.pruner,
+        A.STUDY_VERSIONS: _versions(),
+    }
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+
+
+def _init_ray(address: str | None) -> bool:
+    """Start or join Ray; True when this call started it (and so must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    # A bare ray.init() would join any cluster already running here: the embedded default
+    # starts its own instance unless the user names a cluster.
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    return True
+
+
+def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
+         max_in_flight: int | None, progress: bool, dataset: Any, t_call: float) -> RunSummary:
+    import ray
+
+    from hpsearch.dispatch import PruningChannel, warm_up_workers
+
+    warm_up_workers(max_in_flight or config.run.max_in_flight
+                    or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
+    # The pruning channel's actor process starts meanwhile too (about a second here).
+    channel = None if PRUNERS[config.pruner] is None else PruningChannel.remote()
+    study = driver.study
+    if config.sampler == "grid" and not study.get_trials(deepcopy=False):
+        for params in grid_combinations(grid_search_space(config.space)):
+            study.enqueue_trial(params)
+    summary = RunSummary(name=config.name, storage=redact(url))
+    recovered = recover(study)
+    for number in recovered:
+        log.warning("trial %d was left running by a driver that stopped: failed as "
+                    "'interrupted', parameters enqueued again", number)
+    summary.n_recovered = len(recovered)
+    if channel is not None:
+        # Hyperband assigns brackets by stored trial number: it decides on the stored study, via
+        # the driver. Every other pruner decides in the channel, on a copy of the curves. Trials
+        # start only once the channel is up, so no report waits on an actor being born.
+        if config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
+            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
+        ray.get(channel.ping.remote())
+    log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
+             redact(url), config.dataset, dataset.fingerprint, n_target)
+    Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
+           stop=lambda: driver.lost).run()
+    best = best_trial(study)
+    if best is not None:
+        summary.best_value, summary.best_params, summary.best_trial = (
+            best.value, dict(best.params), best.number)
+    return summary
+
+
+def _attach_log_file(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = (run_dir / "run.log").resolve()
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+
+
+def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: int | None = None,
+              storage: str | None = None, address: str | None = None,
+              max_in_flight: int | None = None, progress: bool = True,
+              dataset: Any = None) -> RunSummary:
+    """Run (or resume) a study until it has ``n_trials`` finished trials.
+
+    Args:
+        config: the validated study file.
+        runs_dir: where ``<name>/`` (storage, logs, tables, report) lives.
+        n_trials: overrides ``config.n_trials``.
+        storage: overrides the storage URL.
+        address: overrides the Ray address ("auto", "HOST:PORT"); default an embedded instance.
+        max_in_flight: overrides the number of trials run at once.
+        progress: show a progress bar on stderr.
+        dataset: an already loaded dataset (otherwise loaded from the config).
+
+    Returns:
+        What this run did, and the study's best trial.
+
+    Raises:
+        StudyError: the study's data or search space changed.
+        hpsearch.storage.StudyLockedError: another live driver runs the study.
+        hpsearch.storage.StorageError: the storage cannot be opened or written.
+        hpsearch.datasets.DatasetError: the dataset cannot be loaded.
+    """
+    from hpsearch.datasets import load_dataset
+
+    t_call = time.perf_counter()
+    url = resolve_url(config.name, runs_dir, storage, config.run.storage)
+    n_target = n_trials or config.n_trials
+    if dataset is None:
+        dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
+                               **dict(config.dataset_options))
+    # Everything that can be refused is refused before a file is written or Ray starts: the
+    # space against the data (a CNN needs images; the largest trial must fit in memory), the
+    # storage and the study's lease, the recorded space and data.
+    check_space_against_data(config, dataset)
+    driver = open_for_writing(url, config.name, config.make_sampler(), config.make_pruner())
+    try:
+        _record_study_attrs(driver.study, config, dataset)
+        _attach_log_file(runs_dir / config.name)
+        started_ray = _init_ray(address or config.run.address)
+        try:
+            return _run(config, driver, url, n_target, max_in_flight, progress, dataset, t_call)
+        finally:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+    finally:
+        driver.close()
+
+

@@ -1,0 +1,369 @@
+"""The one door to a study's storage: URLs, opening for the driver or for readers, and the writes.
+
+Nothing else in hpsearch touches ``optuna.storages`` or any underscore name of Optuna; within
+this package only ``_optuna.py`` does, and it lists each private name it uses and why.
+
+- ``resolve_url`` / ``default_storage`` / ``redact``: which URL a study lives at, fit to print.
+- ``open_for_writing``: the driver's study (reads from memory, writes through; see
+  ``_single_writer.py``), after taking the study's lease (``_lease.py``): one driver per study
+  wherever it runs.
+- ``open_for_reading``: any other command's study, straight from the storage.
+- ``persist_launch`` / ``recover`` / ``fail_and_requeue``: the driver's writes outside ask/tell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import _attrs as A
+from hpsearch.storage._records import StorageConflictError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.storage._lease import Lease
+
+__all__ = [
+    "DriverStudy",
+    "SingleWriterStorage",
+    "StorageConflictError",
+    "StorageError",
+    "StudyLockedError",
+    "default_storage",
+    "driver_of",
+    "enqueued_params",
+    "fail_and_requeue",
+    "open_backend",
+    "open_for_reading",
+    "open_for_writing",
+    "persist_launch",
+    "recover",
+    "redact",
+    "resolve_url",
+    "sqlite_path",
+]
+
+log = logging.getLogger("hpsearch")
+
+
+class StorageError(RuntimeError):
+    """A storage URL that cannot be used as asked: malformed, unreachable, unreadable, full."""
+
+
+def __getattr__(name: str) -> Any:
+    # The lease module imports Optuna's internals: load it only when a driver needs it.
+    if name == "StudyLockedError":
+        from hpsearch.storage._lease import StudyLockedError
+
+        return StudyLockedError
+    if name == "SingleWriterStorage":
+        from hpsearch.storage._single_writer import SingleWriterStorage
+
+        return SingleWriterStorage
+    raise AttributeError(name)
+
+
+# -- URLs ------------------------------------------------------------------------------------
+
+# scheme://user:password@host -> the password part (up to the last @ before the host).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"']*:)[^\s\"']*(?=@)")
+
+
+def redact(text: str) -> str:
+    """A storage URL (or any text holding URLs) fit to print or store: passwords become ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***", text)
+
+
+def default_storage(runs_dir: Path, name: str) -> str:
+    """The embedded default: a SQLite file under ``runs/<name>/``."""
+    return f"sqlite:///{(runs_dir / name / 'study.db').resolve()}"
+
+
+def resolve_url(name: str, runs_dir: Path, *candidates: str | None) -> str:
+    """The first URL given (command line, then study file), else the default under ``runs_dir``."""
+    return next((c for c in candidates if c), None) or default_storage(runs_dir, name)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, None for other URLs."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+# -- opening -----------------------------------------------------------------------------------
+
+
+_MALFORMED = ("not a valid database URL; expected e.g. sqlite:////abs/path/study.db or "
+              "postgresql://USER:PASS@HOST:PORT/DB (escape @, : and / in a password as %40, %3A, "
+              "%2F)")
+
+
+@contextlib.contextmanager
+def _explained(url: str) -> Iterator[None]:
+    """Turn what the database layer raises into one ``StorageError`` line, with no secret in it."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+    shown = redact(url)
+    try:
+        yield
+    except (ImportError, NoSuchModuleError) as exc:
+        scheme = url.split(":", 1)[0]
+        hint = ('pip install "hpsearch[postgres]"' if scheme.startswith("postgres")
+                else f"install the database driver for {scheme!r}")
+        cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+        raise StorageError(f"storage {shown}: no driver for this database "
+                           f"({redact(str(cause))}); {hint}") from None
+    except ArgumentError:
+        raise StorageError(f"storage {shown}: {_MALFORMED}") from None
+    except DBAPIError as exc:
+        raise StorageError(f"storage {shown}: {_reason(exc)}") from None
+    except StorageInternalError as exc:  # Optuna's wrapper of the database's own error
+        cause = exc.__cause__ if isinstance(exc.__cause__, DBAPIError) else exc
+        raise StorageError(f"storage {shown}: {_reason(cause)}") from None
+    except SQLAlchemyError as exc:
+        raise StorageError(f"storage {shown}: {type(exc).__name__}: "
+                           f"{redact(str(exc)).splitlines()[0]}") from None
+    except ValueError:  # e.g. sqlalchemy's make_url on a URL it cannot split
+        # Its message may quote a piece of the password (an unescaped @ or :): never shown.
+        raise StorageError(f"storage {shown}: {_MALFORMED}") from None
+    except sqlite3.DatabaseError as exc:  # our own PRAGMA on a file that is no database
+        raise StorageError(f"storage {shown}: {_reason(exc)}") from None
+
+
+def _reason(exc: Any) -> str:
+    """The database's own words, first line, without the SQL or parameters SQLAlchemy appends."""
+    text = redact(str(getattr(exc, "orig", None) or exc)).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    if "database or disk is full" in first:
+        return "the disk is full (database or disk is full); free space and run again"
+    if "file is not a database" in first or "malformed" in first:
+        return f"{first}: the file is corrupt; restore it from a copy or start a new study name"
+    if "readonly" in first or "read-only" in first:
+        return f"{first}: the database or its folder is read-only"
+    return first
+
+
+def _check_sqlite_file(url: str, *, must_exist: bool) -> None:
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if path.exists():
+        if not path.is_file():
+            raise StorageError(f"storage {path}: not a regular file")
+        if path.stat().st_size == 0:
+            raise StorageError(f"storage {path}: the file is empty (0 bytes), not a study "
+                               "database; remove it to start the study anew")
+    elif must_exist:
+        raise StorageError(f"storage {path}: no such file")
+    else:
+        parent = path.parent
+        if parent.exists() and not parent.is_dir():
+            raise StorageError(f"storage {path}: {parent} is not a folder")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"storage {path}: cannot create {parent}: "
+                               f"{exc.strerror or exc}") from None
+
+
+def open_backend(url: str, *, read_only: bool = False) -> Any:
+    """An ``optuna.storages.RDBStorage`` on ``url`` (SQLite gets WAL and a busy timeout).
+
+    Raises:
+        StorageError: the URL is malformed, its driver is missing, or the database cannot be
+            opened; the message never holds the password.
+    """
+    import optuna
+
+    _check_sqlite_file(url, must_exist=read_only)
+    with _explained(url):
+        if sqlite_path(url) is None:
+            return optuna.storages.RDBStorage(url)
+        return _open_sqlite(url, read_only)
+
+
+def _open_sqlite(url: str, read_only: bool) -> Any:
+    import optuna
+    from sqlalchemy import event
+
+    path = sqlite_path(url)
+    assert path is not None
+    if read_only and not _writable(path):
+        # WAL needs to write its -shm file: a study in a read-only folder is read as a snapshot.
+        immutable = f"sqlite:///file:{path}?immutable=1&uri=true"
+        return optuna.storages.RDBStorage(immutable, skip_table_creation=True)
+    if not read_only:
+        # WAL lets readers (status, reports, the dashboard) look while the driver writes.
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}},
+                                         skip_table_creation=read_only)
+    # In WAL mode, synchronous=NORMAL survives a crash of any process (a power cut may lose the
+    # last commits) and saves an fsync per write: the driver writes on every result.
+    event.listen(storage.engine, "connect",
+                 lambda conn, _record: conn.execute("PRAGMA synchronous=NORMAL"))
+    storage.engine.dispose()
+    return storage
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+
+
+def open_for_reading(name: str, url: str) -> optuna.Study:
+    """The stored study ``name``, for a reader (status, tables, reports): straight from storage.
+
+    Raises:
+        StorageError: no such study, or the storage cannot be opened.
+    """
+    import optuna
+
+    backend = open_backend(url, read_only=True)
+    with _explained(url):
+        try:
+            return optuna.load_study(study_name=name, storage=backend)
+        except KeyError:
+            names = [s.study_name for s in optuna.get_all_study_summaries(backend)]
+            raise StorageError(f"no study named {name!r} in {redact(url)}"
+                               + (f" (it holds {', '.join(map(repr, names))})" if names else "")
+                               ) from None
+
+
+@dataclass
+class DriverStudy:
+    """A study opened by its one driver: the Optuna study and the lease that keeps it single."""
+
+    study: optuna.Study
+    lease: Lease | None
+    backend: Any = None
+
+    def close(self) -> None:
+        """Give the lease up and close the database connections (SQLite checkpoints its log)."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+        if self.backend is not None:
+            self.backend.engine.dispose()
+
+    @property
+    def lost(self) -> bool:
+        """Another driver took the study over (this one stalled past the lease's expiry)."""
+        return self.lease is not None and self.lease.lost.is_set()
+
+
+def open_for_writing(url: str, name: str, sampler: Any, pruner: Any) -> DriverStudy:
+    """Create or load study ``name`` for its only writer, after taking its lease.
+
+    The study reads from memory and writes through to ``url`` (``SingleWriterStorage``).
+
+    Raises:
+        StudyLockedError: another live driver holds the study (the message says who and since
+            when).
+        StorageError: the storage cannot be opened or written.
+    """
+    import optuna
+
+    from hpsearch.storage._lease import acquire
+    from hpsearch.storage._single_writer import SingleWriterStorage
+
+    backend = open_backend(url)
+    with _explained(url):
+        # Created (or found) through the backend first: the lease row needs the study's id,
+        # and the memory copy must be read only once the lease is ours.
+        study_id = _study_id(backend, name)
+        lease = acquire(backend, study_id, name)
+        try:
+            study = optuna.create_study(storage=SingleWriterStorage(backend), sampler=sampler,
+                                        pruner=pruner, study_name=name, direction="maximize",
+                                        load_if_exists=True)
+        except BaseException:
+            lease.release()
+            raise
+    return DriverStudy(study, lease, backend)
+
+
+def _study_id(backend: Any, name: str) -> int:
+    """The backend's id of study ``name``, created (maximize) when it does not exist."""
+    from optuna.exceptions import DuplicatedStudyError
+    from optuna.study import StudyDirection
+
+    try:
+        return backend.get_study_id_from_name(name)
+    except KeyError:
+        pass
+    try:
+        return backend.create_new_study([StudyDirection.MAXIMIZE], name)
+    except DuplicatedStudyError:  # created by another process meanwhile
+        return backend.get_study_id_from_name(name)
+
+
+# -- the driver's writes outside ask/tell --------------------------------------------------------
+
+
+def enqueued_params(trial: Any) -> dict[str, Any]:
+    """The parameters a stored trial was enqueued with (``{}`` when it was sampled)."""
+    from hpsearch.storage._optuna import enqueued_params as _enqueued
+
+    return _enqueued(trial)
+
+
+def persist_launch(study: optuna.Study, trial: optuna.trial.Trial) -> None:
+    """Write a just-asked trial (parameters, attributes) before it runs.
+
+    A driver that dies afterwards leaves it RUNNING with its parameters, for ``recover``.
+    """
+    from hpsearch.storage._optuna import storage_of, trial_id
+
+    storage = storage_of(study)
+    sync = getattr(storage, "sync", None)
+    if sync is not None:  # a plain Optuna storage wrote it already
+        sync(trial_id(trial))
+
+
+def fail_and_requeue(study: optuna.Study, trial: optuna.trial.Trial, params: dict[str, Any],
+                     reason: str) -> None:
+    """Record ``trial`` as FAIL for ``reason`` and enqueue its parameters again."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(A.TRIAL_FAILURE, reason)
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(params, user_attrs={A.TRIAL_RETRY_OF: trial.number})
+
+
+def recover(study: optuna.Study) -> list[int]:
+    """Fail the trials a dead driver left RUNNING as "interrupted" and enqueue them again.
+
+    Returns:
+        The numbers of the trials recovered.
+    """
+    from optuna.trial import TrialState
+
+    from hpsearch.storage._optuna import live_trial
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for frozen in stale:
+        fail_and_requeue(study, live_trial(study, frozen), dict(frozen.params),
+                         A.REASON_INTERRUPTED)
+    return [t.number for t in stale]
+
+
+def driver_of(study: optuna.Study) -> str | None:
+    """Who runs ``study`` now ("driver pid P on host H since ..."), None when no driver is live."""
+    from hpsearch.storage._lease import current_holder
+    from hpsearch.storage._optuna import backend_study_id
+
+    found = backend_study_id(study)
+    if found is None:
+        return None
+    backend, study_id = found
+    holder = current_holder(backend, study_id)
+    return None if holder is None else holder.describe(time.time())
