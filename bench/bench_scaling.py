@@ -54,7 +54,7 @@ def bench_cluster(workers: list[int], n_trials: int, epochs: int) -> list[dict]:
     from _loopback import LoopbackCluster
 
     from hpsearch.config import parse_study_config
-    from hpsearch.study import run_study
+    from hpsearch.driver import run_study
 
     token = secrets.token_hex(32)
     # Token auth for this process's driver: Ray caches the token, so every cluster shares one.
@@ -161,13 +161,15 @@ def _one_trial(study, storage, epochs: int) -> tuple[float, float, float, float]
     history = {"loss": [1.0] * epochs, "val_acc": [0.9] * epochs, "train_acc": [0.9] * epochs}
     attrs = {"node": "x" * 56, "node_ip": "10.0.0.1", "duration_s": 1.0,
              "epochs_run": epochs, "history": history}
+    from hpsearch.storage import persist_launch
+
     t0 = time.perf_counter()
     trial = study.ask()
     _suggest(trial)
     trial.set_user_attr("seed", 1)
     t1 = time.perf_counter()
     if storage is not None:
-        storage.sync(trial._trial_id)
+        persist_launch(study, trial)
     t2 = time.perf_counter()
     for epoch in range(1, epochs + 1):
         trial.report(0.9, epoch)
@@ -188,8 +190,8 @@ def bench_storage(sizes: list[int], repeats: int, epochs: int) -> list[dict]:
     import numpy as np
     import optuna
 
-    from hpsearch._storage import SingleWriterStorage
-    from hpsearch.study import _make_storage
+    from hpsearch.storage import SingleWriterStorage
+    from hpsearch.storage import open_backend as _make_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
