@@ -1,16 +1,23 @@
-"""The best configuration, tested once: retrain it with its recorded seed, score the test split.
+"""Retrained models, scored once: the best configuration, and the settings of comparison studies.
 
-The search never sees the test split. Apart from the side-by-side table of comparison studies that
-vary ``augment`` (hpsearch.compare, which scores each fixed setting once and says so), this module
-is the only place that reads it, and ``_score_on_test`` is the only function here that does: it
-runs once per ``evaluate_best`` call, for the best configuration and any extra seeds together.
+``evaluate_best`` retrains the best complete trial's configuration with its recorded seed and
+scores it on the test split; ``evaluate_settings`` retrains each setting of a comparison study
+(see ``hpsearch.results.is_comparison``) and stores what the report shows of them: decision
+boundaries on 2-D data, and, when ``augment`` is varied, train and test loss and accuracy. Both
+run as explicit steps (at the end of a run, or by ``hpsearch best``) and store their results under
+the run folder; reports only read them.
+
+The search never sees the test split. This module is the only place that reads it, and
+``_score_on_test`` is the only function here that does: once per ``evaluate_best`` call (the best
+configuration and any extra seeds together) and once per ``evaluate_settings`` call that varies
+``augment`` (every setting together).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +26,28 @@ from typing import Any
 import numpy as np
 
 from hpsearch import _attrs as A
+from hpsearch._files import atomic_path, atomic_write_text
 
-__all__ = ["Evaluation", "EvaluationError", "evaluate_best", "extra_seed", "load_evaluation"]
+__all__ = [
+    "Evaluation",
+    "EvaluationError",
+    "SettingsEvaluation",
+    "boundary_mesh",
+    "evaluate_best",
+    "evaluate_settings",
+    "extra_seed",
+    "load_evaluation",
+    "load_settings_evaluation",
+]
 
 _BEST_DIR = "best"
 _MODEL_FILE = "model.npz"
 _METRICS_FILE = "metrics.json"
+_SETTINGS_DIR = "settings"
+_SETTINGS_FILE = "settings.json"
+_BOUNDARIES_FILE = "boundaries.npz"
+_MESH = 150  # decision-boundary mesh points per axis
+_SCORE_CHUNK = 2000  # rows scored per forward pass (bounds activation memory on CIFAR-sized data)
 
 
 class EvaluationError(ValueError):
@@ -108,13 +131,13 @@ class Evaluation:
 
 
 def _best_trial(study: Any) -> Any:
-    from optuna.trial import TrialState
+    from hpsearch.results import best_trial
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
+    best = best_trial(study)
+    if best is None:
         raise EvaluationError(f"study {study.study_name!r} has no complete trial to evaluate; "
                               "run more trials (failed and pruned ones have no final result)")
-    return min(complete, key=lambda t: (-t.value, t.number))  # ties: the earliest trial
+    return best
 
 
 def extra_seed(seed: int, k: int) -> int:
@@ -132,10 +155,40 @@ def _training_data(dataset: Any, train_on_val: bool) -> dict[str, np.ndarray]:
             "X_val": dataset.X_val, "y_val": dataset.y_val}
 
 
-def _score_on_test(models: Sequence[Any], dataset: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The one place the test split is read: predictions of every model on it, and its labels."""
+def _fit(params: Mapping[str, Any], dataset: Any, seed: int,
+         data: Mapping[str, np.ndarray] | None = None) -> tuple[Any, Any]:
+    """(model, solver) trained exactly as the search's worker trains ``params`` with ``seed``."""
+    from hpsearch.worker import fit
+
+    return fit(params, data if data is not None else dataset.as_solver_data(),
+               tuple(dataset.input_shape), dataset.num_classes, seed,
+               image_shape=dataset.image_shape)
+
+
+def _score_on_test(models: Sequence[Any], dataset: Any,
+                   measure: Callable[[Any, np.ndarray, np.ndarray], Any]) -> list[Any]:
+    """The one place the test split is read: ``measure(model, X_test, y_test)`` for each model."""
     X_test, y_test = dataset.X_test, dataset.y_test
-    return np.asarray(y_test), [np.asarray(m.predict(X_test)) for m in models]
+    return [measure(m, X_test, y_test) for m in models]
+
+
+def _predictions(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, predicted classes)."""
+    return np.asarray(y), np.asarray(model.predict(X))
+
+
+def _loss_and_accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean softmax data loss (no L2 term) and accuracy, in test mode (no dropout)."""
+    from netcore.losses import softmax_loss
+
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(X), _SCORE_CHUNK):
+        xb, yb = X[start:start + _SCORE_CHUNK], y[start:start + _SCORE_CHUNK]
+        scores = np.asarray(model.loss(xb), dtype=np.float64)  # (n, num_classes)
+        loss, _ = softmax_loss(scores, yb)
+        total_loss += float(loss) * len(xb)
+        correct += int((scores.argmax(axis=1) == yb).sum())
+    return total_loss / len(X), correct / len(X)
 
 
 def _bootstrap_ci(correct: np.ndarray, n_bootstrap: int, seed: int) -> tuple[float, float]:
@@ -191,7 +244,6 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     """
     import netcore
     from hpsearch.space import resolve_params
-    from hpsearch.worker import fit
 
     if extra_seeds < 0:
         raise ValueError(f"extra_seeds = {extra_seeds!r}; expected an integer >= 0")
@@ -206,13 +258,11 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     data = _training_data(dataset, train_on_val)
     shape = tuple(dataset.input_shape)
 
-    def train(s: int) -> tuple[Any, Any]:
-        return fit(params, data, shape, dataset.num_classes, s, image_shape=dataset.image_shape)
-
-    model, solver = train(seed)
+    model, solver = _fit(params, dataset, seed, data)
     seeds = [extra_seed(seed, k) for k in range(1, extra_seeds + 1)]
-    others = [train(s)[0] for s in seeds]
-    y_test, predictions = _score_on_test([model, *others], dataset)
+    others = [_fit(params, dataset, s, data)[0] for s in seeds]
+    scored = _score_on_test([model, *others], dataset, _predictions)
+    y_test, predictions = scored[0][0], [p for _, p in scored]
 
     correct = (predictions[0] == y_test).astype(np.float64)
     confusion = _confusion(y_test, predictions[0], dataset.num_classes)
@@ -243,10 +293,13 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     best_dir = Path(out_dir) / _BEST_DIR
     best_dir.mkdir(parents=True, exist_ok=True)
     evaluation.model_path = netcore.save_model(best_dir / _MODEL_FILE, model)
-    tmp = best_dir / (_METRICS_FILE + ".tmp")
-    tmp.write_text(json.dumps(evaluation.to_json(), indent=2, allow_nan=False) + "\n")
-    tmp.replace(best_dir / _METRICS_FILE)  # a reader never sees half a file
+    _write_json(best_dir / _METRICS_FILE, evaluation.to_json())
     return evaluation
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,12 +323,155 @@ def load_evaluation(out_dir: str | Path) -> Evaluation | None:
     path = best_dir / _METRICS_FILE
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text())
-        evaluation = Evaluation(**data)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise EvaluationError(f"{path}: not a readable evaluation ({exc}); run "
-                              "`hpsearch best` again") from None
+    evaluation = _from_json(Evaluation, path)
     model = best_dir / _MODEL_FILE
     evaluation.model_path = model if model.exists() else None
     return evaluation
+
+
+def _from_json(cls: type, path: Path) -> Any:
+    try:
+        return cls(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise EvaluationError(f"{path}: not a readable evaluation ({exc}); run "
+                              "`hpsearch best` again") from None
+
+
+# --- the settings of comparison studies -----------------------------------------------------------
+
+
+@dataclass
+class SettingsEvaluation:
+    """A comparison study's settings, each retrained from its recorded seed, as stored.
+
+    Stored under ``settings/``: ``settings.json``, and ``boundaries.npz`` on 2-D data.
+
+    Attributes:
+        study: study name.
+        dataset_fingerprint: fingerprint of the data the settings were retrained on.
+        trials: the settings' trial numbers (one per setting, in trial order).
+        labels: each setting's varied parameters, e.g. ``"augment=flip"``.
+        seeds: each setting's recorded seed.
+        train_test: when ``augment`` is varied, one row per setting with ``setting``, ``trial``,
+            ``seed``, ``train_loss``, ``train_acc`` (on the un-augmented training split),
+            ``test_loss``, ``test_acc`` and ``gap`` (train - test accuracy); else None (the test
+            split was not read).
+        created: ISO time of the evaluation.
+        boundaries: on 2-D data, ``xx``, ``yy`` (M, M) mesh coordinates, ``zz``
+            (n_settings, M, M) each setting's predicted class, ``X`` (N, 2) and ``y`` (N,) the
+            training and validation points, ``num_classes`` (0-d); else None. Not in the JSON.
+    """
+
+    study: str
+    dataset_fingerprint: str
+    trials: list[int]
+    labels: list[str]
+    seeds: list[int]
+    train_test: list[dict[str, Any]] | None = None
+    created: str = ""
+    boundaries: dict[str, np.ndarray] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-able content of ``settings.json``."""
+        data = asdict(self)
+        data.pop("boundaries")
+        return data
+
+
+def boundary_mesh(models: Sequence[Any], dataset: Any) -> dict[str, np.ndarray]:
+    """Each model's predicted class over one mesh covering the training and validation points.
+
+    The test split is not read. Returns ``xx``, ``yy``: (M, M) mesh coordinates; ``zz``:
+    (n_models, M, M) predicted classes; ``X``: (N, 2) and ``y``: (N,) the training and
+    validation points; ``num_classes``: a 0-d array.
+    """
+    X = np.concatenate([dataset.X_train, dataset.X_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    margin = 0.1 * (hi - lo) + 1e-6
+    xx, yy = np.meshgrid(np.linspace(lo[0] - margin[0], hi[0] + margin[0], _MESH),
+                         np.linspace(lo[1] - margin[1], hi[1] + margin[1], _MESH))
+    mesh = np.column_stack([xx.ravel(), yy.ravel()]).astype(dataset.X_train.dtype)  # (M*M, 2)
+    zz = np.stack([np.asarray(m.predict(mesh)).reshape(xx.shape) for m in models])
+    return {"xx": xx, "yy": yy, "zz": zz, "X": X, "y": y,
+            "num_classes": np.asarray(dataset.num_classes)}
+
+
+def evaluate_settings(study: Any, config: Any, dataset: Any,
+                      out_dir: str | Path) -> SettingsEvaluation | None:
+    """Retrain each setting of a comparison study and store what the report shows of them.
+
+    Each setting (``hpsearch.results.comparison_settings``) is retrained from its recorded seed
+    exactly as the search trained it. On 2-D data its decision boundary is computed over a mesh
+    of the training and validation points; when ``augment`` is among the varied parameters, it
+    is scored once on the un-augmented training split and once on the test split (all settings
+    in one read of the test split). Call it after the search, beside ``evaluate_best``.
+
+    Args:
+        study: the ``optuna.Study``.
+        config: its ``StudyConfig``.
+        dataset: the ``Dataset`` the study searched on (same fingerprint).
+        out_dir: the study's run folder; ``settings/settings.json`` (and on 2-D data
+            ``settings/boundaries.npz``) go there, where ``write_report`` reads them.
+
+    Returns:
+        What was stored, or None (nothing written) when the study is not a comparison, has no
+        complete trial with a history, or neither part applies (data not 2-D and ``augment``
+        not varied).
+
+    Raises:
+        EvaluationError: data that differ from the data the study was searched on.
+    """
+    from hpsearch.results import comparison_settings, varied_params
+
+    settings = comparison_settings(study, config)
+    two_d = tuple(dataset.input_shape) == (2,)
+    scored = "augment" in varied_params(config.space)
+    if not settings or not (two_d or scored):
+        return None
+    _check_dataset(study, dataset)
+    models = [_fit(s.params, dataset, s.seed)[0] for s in settings]
+    result = SettingsEvaluation(
+        study=study.study_name, dataset_fingerprint=dataset.fingerprint,
+        trials=[s.number for s in settings], labels=[s.label for s in settings],
+        seeds=[s.seed for s in settings],
+        created=datetime.now(UTC).isoformat(timespec="seconds"))
+    if scored:
+        train = [_loss_and_accuracy(m, dataset.X_train, dataset.y_train) for m in models]
+        test = _score_on_test(models, dataset, _loss_and_accuracy)
+        result.train_test = [
+            {"setting": s.label, "trial": s.number, "seed": s.seed,
+             "train_loss": train_loss, "train_acc": train_acc,
+             "test_loss": test_loss, "test_acc": test_acc, "gap": train_acc - test_acc}
+            for s, (train_loss, train_acc), (test_loss, test_acc)
+            in zip(settings, train, test, strict=True)]
+    out = Path(out_dir) / _SETTINGS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    if two_d:
+        result.boundaries = boundary_mesh(models, dataset)
+        with atomic_path(out / _BOUNDARIES_FILE) as tmp, open(tmp, "xb") as f:
+            np.savez_compressed(f, trials=np.asarray(result.trials), **result.boundaries)
+    else:
+        (out / _BOUNDARIES_FILE).unlink(missing_ok=True)
+    _write_json(out / _SETTINGS_FILE, result.to_json())
+    return result
+
+
+def load_settings_evaluation(out_dir: str | Path) -> SettingsEvaluation | None:
+    """What ``evaluate_settings`` stored under ``out_dir/settings/``, or None when nothing is.
+
+    Raises:
+        EvaluationError: ``settings.json`` exists but is not one this version wrote.
+    """
+    path = Path(out_dir) / _SETTINGS_DIR / _SETTINGS_FILE
+    if not path.exists():
+        return None
+    result = _from_json(SettingsEvaluation, path)
+    arrays = path.with_name(_BOUNDARIES_FILE)
+    if arrays.exists():
+        with np.load(arrays) as stored:
+            boundaries = {k: stored[k] for k in stored.files}
+        # Written just before the JSON: one from an earlier evaluation describes other trials.
+        if boundaries.pop("trials").tolist() == result.trials:
+            result.boundaries = boundaries
+    return result

@@ -1,28 +1,43 @@
 """A stored study as pandas tables: one row per trial, learning curves, summary facts, exports.
 
 Everything here reads the study (any Optuna storage) and never writes to it, so it works on a
-finished study, on one a driver is still running, and on an empty one.
+finished study, on one a driver is still running, and on an empty one. ``best_trial`` is the one
+definition of "the best trial" that the engine, the CLI, evaluation and reports share; comparison
+studies (a few explicit settings side by side) are described here as data too.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hpsearch import _attrs as A
+from hpsearch._files import atomic_path
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 __all__ = [
+    "MAX_SETTINGS",
     "STATES",
+    "Setting",
+    "best_trial",
+    "comparison_settings",
     "export_tables",
+    "gap_table",
     "grid_table",
     "intermediate_frame",
+    "is_comparison",
     "param_columns",
     "summary_facts",
     "trials_frame",
+    "varied_params",
 ]
 
 # Optuna state name -> the word the tables use, in the order reports list them.
@@ -63,8 +78,29 @@ _INT_COLUMNS = ("number", "epochs_run", "seed", "pruned_at_epoch", "retry_of")
 _STR_COLUMNS = ("state", "node", "dataset_fingerprint", "failure_reason")
 
 
+#: Most combinations a study may have and still be shown as a side-by-side comparison.
+MAX_SETTINGS = 8
+
+
 def _trials(study: Any) -> list[Any]:
     return list(study.get_trials(deepcopy=False))
+
+
+def best_trial(study: Any) -> FrozenTrial | None:
+    """The best complete trial: highest value, ties broken by the lowest trial number.
+
+    The one definition every part of hpsearch uses (engine, CLI, evaluation, reports).
+
+    Args:
+        study: an ``optuna.Study`` (any storage, maximizing its metric).
+
+    Returns:
+        The ``optuna.trial.FrozenTrial``, or None when no trial has completed.
+    """
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(complete, key=lambda t: (-t.value, t.number), default=None)
 
 
 def _resolved(params: Mapping[str, Any], config: Any) -> dict[str, Any]:
@@ -96,11 +132,13 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         ``failure_reason``, ``pruned_at_epoch``, ``retry_of``, ``datetime_start`` and
         ``datetime_complete``. Missing values are NA.
     """
+    from hpsearch.storage import enqueued_params
+
     rows = []
     param_names: dict[str, None] = {}  # ordered set: first appearance wins
     for trial in _trials(study):
         if trial.state.name == "WAITING":  # not sampled yet: only what was enqueued is known
-            params = dict(trial.system_attrs.get("fixed_params", {}))
+            params = enqueued_params(trial)
         else:
             params = _resolved(trial.params, config)
         param_names.update(dict.fromkeys(params))
@@ -194,7 +232,6 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
     budget = int(budget) if budget is not None else None
     counts = frame["state"].value_counts()
     by_state = {state: int(counts.get(state, 0)) for state in STATES.values()}
-    complete = frame[frame["state"] == "complete"]
     finished = frame[frame["state"].isin(["complete", "pruned", "failed"])]
     facts: dict[str, Any] = {
         "n_trials": len(frame),
@@ -210,9 +247,9 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         "epochs_saved": None,
         "pruning_saved_share": None,
     }
-    if not complete.empty:
-        best = complete.sort_values(["value", "number"], ascending=[False, True]).iloc[0]
-        facts["best_value"], facts["best_trial"] = float(best["value"]), int(best["number"])
+    best = best_trial(study)
+    if best is not None:
+        facts["best_value"], facts["best_trial"] = float(best.value), best.number
     if not finished.empty:
         start, end = frame["datetime_start"].min(), finished["datetime_complete"].max()
         if not (pd.isna(start) or pd.isna(end)):
@@ -260,8 +297,100 @@ def grid_table(study: Any, config: Any) -> pd.DataFrame | None:
                              ignore_index=True)
 
 
+# --- comparison studies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One completed trial of a comparison study (see ``is_comparison``).
+
+    Attributes:
+        label: the varied parameters, e.g. ``"update_rule=adam, learning_rate=0.001"``.
+        number: the trial number.
+        value: its validation accuracy (the best epoch's).
+        seed: the trial's recorded seed.
+        params: its resolved parameters.
+        history: per-epoch ``loss``, ``train_acc`` and ``val_acc``.
+    """
+
+    label: str
+    number: int
+    value: float
+    seed: int
+    params: dict[str, Any]
+    history: dict[str, list[float]]
+
+
+def varied_params(space: Mapping[str, Any]) -> list[str]:
+    """The parameters a space searches (everything not fixed), in space order."""
+    from hpsearch.space import Fixed
+
+    return [name for name, spec in space.items() if not isinstance(spec, Fixed)]
+
+
+def is_comparison(space: Mapping[str, Any]) -> bool:
+    """Whether every searched parameter is an explicit list and there are few combinations.
+
+    Such a study is a *comparison*: each trial is one setting, and what matters is how the
+    settings differ, not which is best (at most ``MAX_SETTINGS`` combinations).
+    """
+    from hpsearch.space import Choice, Grid
+
+    varied = varied_params(space)
+    if not varied or not all(isinstance(space[n], Choice | Grid) for n in varied):
+        return False
+    sizes = [len(space[n].choices if isinstance(space[n], Choice) else space[n].values)
+             for n in varied]
+    return math.prod(sizes) <= MAX_SETTINGS
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def comparison_settings(study: Any, config: Any) -> list[Setting]:
+    """A comparison study's complete trials as settings, one per distinct parameter combination.
+
+    A combination run more than once (a resumed study) is represented by its latest trial; trials
+    without a recorded history are left out. Empty when the study is not a comparison.
+    """
+    from optuna.trial import TrialState
+
+    if not is_comparison(config.space):
+        return []
+    varied = varied_params(config.space)
+    latest: dict[tuple, Setting] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        history = t.user_attrs.get(A.TRIAL_HISTORY) or {}
+        if not history.get("val_acc"):
+            continue
+        params = _resolved(t.params, config)
+        key = tuple(params[n] for n in varied)
+        label = ", ".join(f"{n}={_fmt(params[n])}" for n in varied)
+        latest[key] = Setting(label, t.number, float(t.value), int(t.user_attrs[A.TRIAL_SEED]),
+                              params, {k: list(v) for k, v in history.items()})
+    return sorted(latest.values(), key=lambda s: s.number)
+
+
+def gap_table(settings: list[Setting]) -> pd.DataFrame:
+    """Per setting: train and validation accuracy at its best validation epoch, and the gap."""
+    rows = []
+    for s in settings:
+        val = np.asarray(s.history["val_acc"])
+        train = np.asarray(s.history["train_acc"])
+        best = int(np.argmax(val))
+        rows.append({"setting": s.label, "trial": s.number, "best_epoch": best + 1,
+                     "train_acc": float(train[best]), "val_acc": float(val[best]),
+                     "gap": float(train[best] - val[best]),
+                     "final_train_acc": float(train[-1]), "final_val_acc": float(val[-1]),
+                     "final_gap": float(train[-1] - val[-1])})
+    return pd.DataFrame(rows)
+
+
 def export_tables(study: Any, out_dir: str | Path, config: Any = None) -> dict[str, Path]:
     """Write ``trials.csv``, ``trials.parquet`` and ``intermediate.csv`` under ``out_dir``.
+
+    Each file is written whole or not at all (a temporary name renamed into place).
 
     Returns:
         File kind -> path written (keys ``trials_csv``, ``trials_parquet``,
@@ -272,11 +401,14 @@ def export_tables(study: Any, out_dir: str | Path, config: Any = None) -> dict[s
     frame = trials_frame(study, config)
     paths = {"trials_csv": out / "trials.csv", "trials_parquet": out / "trials.parquet",
              "intermediate_csv": out / "intermediate.csv"}
-    frame.to_csv(paths["trials_csv"], index=False)
     # Parquet needs one type per column: a mixed parameter ("he" or 0.01) is stored as text.
     mixed = [c for c in frame.columns if frame[c].dtype == object]
-    frame.astype(dict.fromkeys(mixed, "string")).to_parquet(paths["trials_parquet"],
-                                                             index=False)
-    intermediate_frame(study).to_csv(paths["intermediate_csv"], index=False)
+    writes = {"trials_csv": lambda p: frame.to_csv(p, index=False),
+              "trials_parquet": lambda p: frame.astype(dict.fromkeys(mixed, "string"))
+              .to_parquet(p, index=False),
+              "intermediate_csv": lambda p: intermediate_frame(study).to_csv(p, index=False)}
+    for kind, write in writes.items():
+        with atomic_path(paths[kind]) as tmp:
+            write(tmp)
     return paths
 

@@ -3,6 +3,9 @@
 ``write_report`` makes ``report.html`` (one self-contained file: inline CSS, figures embedded as
 base64 PNG, no reference outside itself) and ``report.md`` with the same figures as PNG files in
 ``figures/``. It works on finished, running, failed-only and empty studies, saying what is missing.
+It only reads: models retrained for the report (the best configuration, a comparison's settings)
+are computed and stored beforehand by ``hpsearch.evaluate``. Every file is written whole or not at
+all (a temporary name renamed into place).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from hpsearch._files import atomic_write_bytes, atomic_write_text
+from hpsearch.report._compare import comparison_items, comparison_section
 from hpsearch.report._content import (
     Table,
     evaluation_tables,
@@ -22,13 +27,13 @@ from hpsearch.report._content import (
     meta_table,
     versions_table,
 )
-from hpsearch.report._figures import FIGURES, FigureSpec, render_png
+from hpsearch.report._figures import FIGURES, FigureSpec, png_bytes, render_png
 from hpsearch.report._html import Section, render_html
 from hpsearch.report._markdown import render_markdown
 from hpsearch.report._summary import StudySummary, build_summary
 
 __all__ = ["FIGURES", "FigureSpec", "ReportPaths", "StudySummary", "build_summary",
-           "write_report"]
+           "comparison_section", "write_report"]
 
 _FIGURE_DIR = "figures"
 
@@ -63,29 +68,23 @@ def _grid_tables(summary: StudySummary) -> list[Table]:
     return tables
 
 
-def _comparison(study: Any, config: Any, dataset: Any,
-                figure_dir: Path) -> tuple[Section | None, list[Path]]:
-    """The comparison studies' side-by-side figures and tables (hpsearch.compare), if any."""
-    import io
-
-    from hpsearch.compare import comparison_section
-
-    items = comparison_section(study, config, dataset)
-    if not items:
+def _comparison(summary: StudySummary, figure_dir: Path) -> tuple[Section | None, list[Path]]:
+    """The comparison studies' side-by-side figures and tables, if any; figures written."""
+    if summary.comparison is None:
         return None, []
     section = Section("Settings compared")
     section.text("Each trial of this study is one setting; these put the settings side by side.")
+    for note in summary.comparison.notes:
+        section.note(note)
     written = []
-    for i, (title, item) in enumerate(items, start=1):
+    for i, (title, item) in enumerate(comparison_items(summary.comparison), start=1):
         if isinstance(item, pd.DataFrame):
             section.text(title).table(frame_table(item, f"compare-{i}"))
             continue
-        buffer = io.BytesIO()
-        item.savefig(buffer, format="png", metadata={"Software": None})
         name = f"compare_{i}"
-        (figure_dir / f"{name}.png").write_bytes(buffer.getvalue())
-        written.append(figure_dir / f"{name}.png")
-        section.figure(name, title, "", buffer.getvalue())
+        png = png_bytes(item)
+        written.append(atomic_write_bytes(figure_dir / f"{name}.png", png))
+        section.figure(name, title, "", png)
     return section, written
 
 
@@ -143,7 +142,10 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
     Args:
         study: the ``optuna.Study`` (any storage; finished, running, failed-only or empty).
         config: its ``StudyConfig``.
-        out_dir: the study's run folder (``runs/<name>``).
+        out_dir: the study's run folder (``runs/<name>``). A comparison study's retrained
+            settings are read from it (``evaluate_settings`` stores them there); without them
+            the comparison section leaves their boundaries and train/test table out and says
+            which command computes them.
         dataset: the loaded dataset (optional): the decision boundary of 2-D data needs it.
         evaluation: the test evaluation (``evaluate_best`` / ``load_evaluation``; optional): the
             test metrics, confusion matrix and the figures drawn from the best model need it.
@@ -151,8 +153,11 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
     Returns:
         The paths written and the figures left out with the reason.
     """
-    summary = build_summary(study, config, dataset=dataset, evaluation=evaluation)
+    from hpsearch.evaluate import load_settings_evaluation
+
     out = Path(out_dir)
+    summary = build_summary(study, config, dataset=dataset, evaluation=evaluation,
+                            settings=load_settings_evaluation(out))
     figure_dir = out / _FIGURE_DIR
     figure_dir.mkdir(parents=True, exist_ok=True)
     for stale in figure_dir.glob("*.png"):  # figures of an earlier report that no longer apply
@@ -165,17 +170,15 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
             paths.left_out[spec.name] = reason
             continue
         png = render_png(spec, summary)
-        path = figure_dir / f"{spec.name}.png"
-        path.write_bytes(png)
-        paths.figures.append(path)
+        paths.figures.append(atomic_write_bytes(figure_dir / f"{spec.name}.png", png))
         drawn.append((spec, png))
     sections = _sections(summary, drawn)
-    comparison, compare_paths = _comparison(study, config, dataset, figure_dir)
+    comparison, compare_paths = _comparison(summary, figure_dir)
     if comparison is not None:  # right after the figures, so files and page keep one order
         after = next((i + 1 for i, sec in enumerate(sections) if sec.title == "Figures"), 1)
         sections.insert(after, comparison)
         paths.figures.extend(compare_paths)
     title = f"Study {summary.name}"
-    paths.html.write_text(render_html(title, sections), encoding="utf-8")
-    paths.markdown.write_text(render_markdown(title, sections, _FIGURE_DIR), encoding="utf-8")
+    atomic_write_text(paths.html, render_html(title, sections))
+    atomic_write_text(paths.markdown, render_markdown(title, sections, _FIGURE_DIR))
     return paths

@@ -24,6 +24,8 @@ from hpsearch.report._summary import StudySummary, state_order
 __all__ = [
     "FIGURES",
     "FigureSpec",
+    "draw_boundary",
+    "new_figure",
     "plot_accuracy_curves",
     "plot_confusion",
     "plot_decision_boundary",
@@ -36,6 +38,7 @@ __all__ = [
     "plot_states",
     "plot_timeline",
     "plot_weight_tiles",
+    "png_bytes",
     "render_png",
 ]
 
@@ -280,15 +283,25 @@ def plot_confusion(summary: StudySummary, ax: Axes) -> Axes:
     return ax
 
 
+def draw_boundary(ax: Axes, boundary: dict[str, np.ndarray], index: int = 0,
+                  point_size: float = 8) -> Axes:
+    """Model ``index``'s predicted class over the plane, with the training and validation data.
+
+    ``boundary`` is ``hpsearch.evaluate.boundary_mesh``'s: ``zz`` is (n_models, M, M).
+    """
+    k = int(boundary["num_classes"])
+    colors = [f"C{i % 10}" for i in range(k)]
+    ax.contourf(boundary["xx"], boundary["yy"], boundary["zz"][index],
+                levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.25)
+    X = boundary["X"]
+    ax.scatter(X[:, 0], X[:, 1], c=[colors[i] for i in boundary["y"]], s=point_size,
+               edgecolors="none")
+    return ax
+
+
 def plot_decision_boundary(summary: StudySummary, ax: Axes) -> Axes:
     """The best model's predicted class over the plane, with the training and validation data."""
-    b = summary.boundary
-    k = int(b["num_classes"])
-    colors = [f"C{i % 10}" for i in range(k)]
-    ax.contourf(b["xx"], b["yy"], b["zz"], levels=np.arange(k + 1) - 0.5,
-                cmap=ListedColormap(colors), alpha=0.25)
-    ax.scatter(b["X"][:, 0], b["X"][:, 1], c=[colors[i] for i in b["y"]], s=8,
-               edgecolors="none")
+    draw_boundary(ax, summary.boundary)
     ax.set(xlabel="x1", ylabel="x2", title="Decision boundary of the best model")
     return ax
 
@@ -413,10 +426,20 @@ FIGURES: tuple[FigureSpec, ...] = (
 )
 
 
-def render_png(spec: FigureSpec, summary: StudySummary) -> bytes:
-    """Draw one figure and return its PNG bytes."""
-    fig = Figure(figsize=spec.size(summary), dpi=_DPI, layout="constrained")
-    spec.draw(summary, fig)
+def new_figure(size: tuple[float, float]) -> Figure:
+    """An empty report figure (Agg canvas, constrained layout); ``size`` in inches."""
+    return Figure(figsize=size, dpi=_DPI, layout="constrained")
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes (no software tag, so the bytes depend only on the drawing)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+def render_png(spec: FigureSpec, summary: StudySummary) -> bytes:
+    """Draw one figure and return its PNG bytes."""
+    fig = new_figure(spec.size(summary))
+    spec.draw(summary, fig)
+    return png_bytes(fig)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
-import re
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,19 +15,41 @@ import pandas as pd
 from hpsearch import _attrs as A
 from hpsearch.results import (
     STATES,
+    Setting,
+    best_trial,
+    comparison_settings,
+    gap_table,
     grid_table,
     intermediate_frame,
     summary_facts,
     trials_frame,
+    varied_params,
 )
 
-__all__ = ["StudySummary", "build_summary"]
+__all__ = ["Comparison", "StudySummary", "build_summary", "comparison_data"]
 
 TOP_K = 10
 _MAX_TILES = 64
-_MESH = 150
-# scheme://user:password@host -> scheme://user:***@host (study files may carry storage URLs).
-_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"']+:)[^@\s\"']+@")
+
+
+@dataclass
+class Comparison:
+    """A comparison study's settings side by side (see ``hpsearch.results.is_comparison``).
+
+    Attributes:
+        settings: one per distinct parameter combination, in trial order.
+        gap: ``hpsearch.results.gap_table`` of the settings.
+        train_test: per setting, train and test loss and accuracy of the retrained model, as
+            ``evaluate_settings`` stored them; None when not stored or not applicable.
+        boundaries: the stored decision boundaries (``zz`` indexed like ``settings``), or None.
+        notes: sentences saying what is left out and which command computes it.
+    """
+
+    settings: list[Setting]
+    gap: pd.DataFrame
+    train_test: pd.DataFrame | None = None
+    boundaries: dict[str, np.ndarray] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +82,7 @@ class StudySummary:
         evaluation: the stored test evaluation, or None.
         weight_tiles: a mosaic of first-layer weights, (H, W) or (H, W, 3) in [0, 1], or None.
         boundary: mesh, predictions and data for a 2-D decision boundary, or None.
+        comparison: a comparison study's settings side by side, or None.
         notes: sentences saying what is missing and why.
         generated: when the summary was made (UTC, ISO).
     """
@@ -91,6 +112,7 @@ class StudySummary:
     evaluation: Any = None
     weight_tiles: np.ndarray | None = None
     boundary: dict[str, np.ndarray] | None = None
+    comparison: Comparison | None = None
     notes: list[str] = field(default_factory=list)
     generated: str = ""
 
@@ -98,11 +120,6 @@ class StudySummary:
     def complete(self) -> pd.DataFrame:
         """The complete trials."""
         return self.trials[self.trials["state"] == "complete"]
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` replaced by ``***``."""
-    return _PASSWORD_RE.sub(r"\1***@", text)
 
 
 def _searched(study: Any, config: Any, trials: pd.DataFrame) -> tuple[list[str], set[str]]:
@@ -163,14 +180,13 @@ def _importances(study: Any, trials: pd.DataFrame, searched: list[str]
     return {k: float(v) for k, v in found.items()}, ""
 
 
-def _best_history(study: Any, facts: Mapping[str, Any], evaluation: Any
-                  ) -> tuple[dict[str, list[float]] | None, str]:
+def _best_history(study: Any, evaluation: Any) -> tuple[dict[str, list[float]] | None, str]:
     if evaluation is not None and evaluation.history.get("loss"):
         return dict(evaluation.history), (f"the model retrained from trial "
                                           f"{evaluation.trial_number} with seed {evaluation.seed}")
-    if facts["best_trial"] is None:
+    trial = best_trial(study)
+    if trial is None:
         return None, ""
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == facts["best_trial"])
     history = trial.user_attrs.get(A.TRIAL_HISTORY)
     if not history or not history.get("loss"):
         return None, ""
@@ -217,20 +233,55 @@ def _tiles(model: Any, image_shape: tuple[int, ...] | None) -> np.ndarray | None
 
 
 def _boundary(model: Any, dataset: Any) -> dict[str, np.ndarray] | None:
-    """Predicted class over a mesh covering the training and validation data (never the test)."""
+    """The stored best model's predicted class over the training and validation data's plane."""
     if model is None or dataset is None or tuple(dataset.input_shape) != (2,):
         return None
-    X = np.concatenate([dataset.X_train, dataset.X_val])
-    y = np.concatenate([dataset.y_train, dataset.y_val])
-    (x0, y0), (x1, y1) = X.min(axis=0), X.max(axis=0)
-    mx, my = 0.1 * (x1 - x0) + 1e-6, 0.1 * (y1 - y0) + 1e-6
-    xs = np.linspace(x0 - mx, x1 + mx, _MESH)
-    ys = np.linspace(y0 - my, y1 + my, _MESH)
-    xx, yy = np.meshgrid(xs, ys)
-    mesh = np.column_stack([xx.ravel(), yy.ravel()]).astype(dataset.X_train.dtype)
-    zz = np.asarray(model.predict(mesh)).reshape(xx.shape)
-    return {"xx": xx, "yy": yy, "zz": zz, "X": X, "y": y,
-            "num_classes": np.asarray(dataset.num_classes)}
+    from hpsearch.evaluate import boundary_mesh
+
+    return boundary_mesh([model], dataset)
+
+
+_RUN_BEST = "run `hpsearch best` to compute them"
+
+
+def comparison_data(study: Any, config: Any, stored: Any = None,
+                    input_shape: tuple[int, ...] | None = None) -> Comparison | None:
+    """The side-by-side data of a comparison study, or None for other studies.
+
+    Args:
+        study: the ``optuna.Study``.
+        config: its ``StudyConfig``.
+        stored: what ``evaluate_settings`` stored (``load_settings_evaluation``), or None.
+        input_shape: the data's per-sample shape when known (says whether boundaries apply).
+
+    Returns:
+        The settings and their gap table from the stored trials, with the stored retrained
+        results when they describe the same settings; notes say what is left out and why.
+    """
+    if config is None:
+        return None
+    settings = comparison_settings(study, config)
+    if not settings:
+        return None
+    c = Comparison(settings, gap_table(settings))
+    numbers = [s.number for s in settings]
+    wanted = [what for what, applies in (
+        ("decision boundaries", input_shape == (2,)),
+        ("train and test scores", "augment" in varied_params(config.space))) if applies]
+    if stored is None:
+        if wanted:
+            c.notes.append(f"The retrained settings' {' and '.join(wanted)} are not stored: "
+                           f"{_RUN_BEST}.")
+        return c
+    fingerprint = study.user_attrs.get(A.STUDY_FINGERPRINT)
+    if stored.trials != numbers or fingerprint not in (None, stored.dataset_fingerprint):
+        c.notes.append(f"The stored retrained settings (trials {stored.trials}) are not this "
+                       f"study's settings now (trials {numbers}) or its data; {_RUN_BEST} again.")
+        return c
+    c.boundaries = stored.boundaries
+    if stored.train_test is not None:
+        c.train_test = pd.DataFrame(stored.train_test)
+    return c
 
 
 def _versions(study: Any) -> dict[str, dict[str, str]]:
@@ -246,8 +297,8 @@ def _versions(study: Any) -> dict[str, dict[str, str]]:
     return {"as run": as_run, "report": now}
 
 
-def build_summary(study: Any, config: Any, *, dataset: Any = None,
-                  evaluation: Any = None) -> StudySummary:
+def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: Any = None,
+                  settings: Any = None) -> StudySummary:
     """Compute everything the report shows.
 
     Args:
@@ -255,10 +306,14 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None,
         config: its ``StudyConfig``.
         dataset: the loaded dataset, for the decision boundary of 2-D data (optional).
         evaluation: the stored test evaluation (optional; model figures need it).
+        settings: a comparison study's stored retrained settings (``load_settings_evaluation``;
+            optional).
 
     Returns:
         The summary; ``notes`` says what could not be shown and why.
     """
+    from hpsearch.storage import redact
+
     attrs = study.user_attrs
     trials = _with_best_so_far(trials_frame(study, config))
     facts = summary_facts(study, config)
@@ -277,7 +332,7 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None,
     importances, importance_note = _importances(study, trials, searched)
     if importance_note and facts["n_trials"]:
         notes.append(importance_note)
-    best_history, source = _best_history(study, facts, evaluation)
+    best_history, source = _best_history(study, evaluation)
 
     model = _load_model(evaluation)
     if evaluation is None and by_state["complete"]:
@@ -303,9 +358,9 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None,
         fingerprint=attrs.get(A.STUDY_FINGERPRINT, ""),
         sampler=attrs.get(A.STUDY_SAMPLER, getattr(config, "sampler", "")),
         pruner=attrs.get(A.STUDY_PRUNER, getattr(config, "pruner", "")),
-        config_text=redact_text(attrs.get(A.STUDY_CONFIG_TEXT) or getattr(config, "text", "")),
-        config_path=redact_text(str(attrs.get(A.STUDY_CONFIG_PATH)
-                                    or getattr(config, "source", "") or "")),
+        config_text=redact(attrs.get(A.STUDY_CONFIG_TEXT) or getattr(config, "text", "")),
+        config_path=redact(str(attrs.get(A.STUDY_CONFIG_PATH)
+                               or getattr(config, "source", "") or "")),
         versions=_versions(study),
         trials=trials,
         intermediate=intermediate_frame(study),
@@ -322,6 +377,7 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None,
         evaluation=evaluation,
         weight_tiles=_tiles(model, image_shape),
         boundary=_boundary(model, dataset),
+        comparison=comparison_data(study, config, settings, input_shape),
         notes=notes,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
     )

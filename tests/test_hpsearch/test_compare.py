@@ -1,4 +1,8 @@
-"""Comparison sections from real studies: tiny grids run by run_study on the session's local Ray."""
+"""Comparison sections from real studies: tiny grids run by run_study on the session's local Ray.
+
+The retrained parts (decision boundaries, the train/test table) come from the explicit step
+``evaluate_settings``; the section only reads what it stored.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from hpsearch.compare import comparison_section, is_comparison, settings
 from hpsearch.config import parse_study_config
 from hpsearch.datasets import load_dataset
+from hpsearch.driver import run_study
+from hpsearch.evaluate import evaluate_settings, load_settings_evaluation
+from hpsearch.report import comparison_section
+from hpsearch.results import comparison_settings, is_comparison
 from hpsearch.space import parse_space
-from hpsearch.study import run_study
 
 
 def _config(name: str, dataset: str, space: str, sampler: str = "grid", n_trials: str = ""):
@@ -26,6 +32,13 @@ def _run(config, tmp_path):
     study = optuna.load_study(study_name=config.name,
                               storage=f"sqlite:///{tmp_path / config.name / 'study.db'}")
     return study, dataset
+
+
+def _section(study, config, dataset, tmp_path):
+    """The explicit step (as at run end or `hpsearch best`), then the section from its store."""
+    run_dir = tmp_path / config.name
+    evaluate_settings(study, config, dataset, run_dir)
+    return comparison_section(study, config, load_settings_evaluation(run_dir))
 
 
 @pytest.mark.parametrize(("space", "expected"), [
@@ -47,7 +60,7 @@ def test_moons_activations_give_curves_gap_and_one_boundary_per_trial(ray_local,
                      'batch_size = 32')
     study, dataset = _run(config, tmp_path)
 
-    items = comparison_section(study, config, dataset)
+    items = _section(study, config, dataset, tmp_path)
 
     titles = [title for title, _ in items]
     assert len(items) == 4 and any("Decision boundary" in t for t in titles)
@@ -77,7 +90,7 @@ def test_augment_study_scores_train_and_test_from_retrained_settings(ray_local, 
                      'batch_size = 50')
     study, dataset = _run(config, tmp_path)
 
-    items = dict(comparison_section(study, config, dataset))
+    items = dict(_section(study, config, dataset, tmp_path))
 
     table = next(obj for title, obj in items.items() if "test split scored once" in title)
     assert list(table["setting"]) == ["augment=none", "augment=flip"]
@@ -99,5 +112,5 @@ def test_non_comparison_and_empty_studies_give_nothing(tmp_path):
     assert comparison_section(study, searched, None) == []
 
     grid = _config("grid_cmp", 'name = "digits"', 'dropout = { grid = [0.0, 0.5] }')
-    assert settings(study, grid) == []
+    assert comparison_settings(study, grid) == []
     assert comparison_section(study, grid, None) == []

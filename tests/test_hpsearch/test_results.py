@@ -10,6 +10,7 @@ from _studies import DIGITS_SPACE, GRID_SPACE, build_study, make_config
 
 from hpsearch import _attrs as A
 from hpsearch.results import (
+    best_trial,
     export_tables,
     grid_table,
     intermediate_frame,
@@ -18,6 +19,7 @@ from hpsearch.results import (
     trials_frame,
 )
 from hpsearch.space import resolve_params
+from hpsearch.storage import enqueued_params
 
 MIXED = ["complete", "pruned", "complete", "failed", "pruned", "interrupted", "complete",
          "running", "waiting"]
@@ -131,7 +133,7 @@ def test_grid_table_sorted_and_only_for_grids(tmp_path):
     by_number = {t.number: t for t in study.get_trials()}
     for _, row in table.iterrows():
         trial = by_number[int(row["number"])]
-        params = trial.params or trial.system_attrs["fixed_params"]
+        params = trial.params or enqueued_params(trial)
         assert (row["learning_rate"], row["reg"]) == (params["learning_rate"], params["reg"])
         if trial.value is not None:
             assert row["value"] == trial.value
@@ -170,3 +172,44 @@ def test_mixed_type_parameter_exports_as_text(tmp_path):
     assert frame["weight_scale"].tolist() == ["he", 0.01]
     paths = export_tables(study, tmp_path)
     assert pd.read_parquet(paths["trials_parquet"])["weight_scale"].tolist() == ["he", "0.01"]
+
+
+def test_best_trial_is_the_highest_complete_value_earliest_on_ties(tmp_path):
+    config = make_config("best", DIGITS_SPACE)
+    study = build_study(tmp_path, config, ["failed", "pruned"])
+    assert best_trial(study) is None  # nothing complete: no best, whatever pruned ones reported
+    for value in (0.5, 0.9, 0.9, 0.7):
+        trial = study.ask()
+        trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True)
+        study.tell(trial, value)
+    best = best_trial(study)
+    assert best.value == 0.9 and best.number == 3  # trials 3 and 4 tie: the earlier one
+    assert summary_facts(study)["best_trial"] == best.number
+
+
+def test_best_trial_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; from hpsearch.results import best_trial; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_export_is_atomic(mixed, tmp_path, monkeypatch):
+    study, config = mixed
+    paths = export_tables(study, tmp_path, config)
+    before = {k: p.read_bytes() for k, p in paths.items()}
+
+    def half_then_fail(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        export_tables(study, tmp_path, config)
+    assert {k: p.read_bytes() for k, p in paths.items()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
