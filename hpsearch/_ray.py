@@ -10,7 +10,9 @@ from its code and checked on Linux):
   routable IP *unless* ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the switch Ray uses on
   macOS/Windows to keep a laptop instance on loopback (``ray_constants.ENABLE_RAY_CLUSTER``,
   read when ``ray`` is first imported). So the embedded instance is started with that variable
-  set to 0, and ``init_ray`` refuses to leave a started instance listening elsewhere.
+  set to 0 (when ``ray`` was imported earlier, its import-time copy is set to False for the
+  ``ray.init`` call: the one private attribute touched here), and ``init_ray`` refuses to leave
+  a started instance listening elsewhere.
 * **Token file 0600.** A local ``ray.init`` turns token authentication on and, when no token
   exists, writes ``~/.ray/auth_token`` with the process umask (0644 usually). ``init_ray``
   creates that file itself first, mode 0600, in a 0700 ``~/.ray`` it creates if missing.
@@ -346,7 +348,13 @@ def _watch(driver_pid: int, mark: str, core: dict[int, int]) -> None:
 
     known = dict(core)
     while True:
+        # One scan of /proc a second (about 5 ms for 100 processes).
         table = _proc_table()
+        if not _alive(core, table):
+            # ray.shutdown() (or a crash) with the driver alive: clear what Ray leaves behind.
+            time.sleep(5.0)
+            _kill_instance(known, mark)
+            return
         known = _alive(known, table)
         known.update(_descendants(table, set(known)))
         if pidfd is not None:
@@ -355,11 +363,6 @@ def _watch(driver_pid: int, mark: str, core: dict[int, int]) -> None:
             time.sleep(0.5)
             driver_gone = os.getppid() != driver_pid
         if driver_gone:
-            _kill_instance(known, mark)
-            return
-        if not _alive(core, _proc_table()):
-            # ray.shutdown() (or a crash) with the driver alive: clear what Ray leaves behind.
-            time.sleep(5.0)
             _kill_instance(known, mark)
             return
 
