@@ -55,6 +55,24 @@ num_epochs = 3
 """
 
 
+class CountingDataset:
+    """A Dataset stand-in that counts every read of the test arrays, or refuses them."""
+
+    def __init__(self, dataset: Any, refuse: bool = False):
+        self._dataset, self._refuse = dataset, refuse
+        self.test_reads = {"X_test": 0, "y_test": 0}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.test_reads:
+            if self._refuse:
+                raise AssertionError(f"{name} read where the test split must not be read")
+            self.test_reads[name] += 1
+        return getattr(self._dataset, name)
+
+    def as_solver_data(self) -> dict[str, np.ndarray]:
+        return self._dataset.as_solver_data()
+
+
 def make_config(name: str, space: str, *, dataset: str = 'name = "digits"\nn_train = 200',
                 sampler: str = "tpe", pruner: str = "median", description: str = "",
                 seed: int = 0, n_trials: int = 10) -> StudyConfig:

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _studies import MOONS_SPACE, build_study, make_config
+from _studies import MOONS_SPACE, CountingDataset, build_study, make_config
 
 import hpsearch.evaluate as ev
 import hpsearch.worker
@@ -17,22 +17,6 @@ from hpsearch.space import resolve_params
 from hpsearch.worker import train_trial
 
 MOONS = 'name = "moons"\nn_samples = 400'
-
-
-class CountingDataset:
-    """A Dataset stand-in that counts every read of the test arrays."""
-
-    def __init__(self, dataset):
-        self._dataset = dataset
-        self.test_reads = {"X_test": 0, "y_test": 0}
-
-    def __getattr__(self, name):
-        if name in ("X_test", "y_test"):
-            self.test_reads[name] += 1
-        return getattr(self._dataset, name)
-
-    def as_solver_data(self):
-        return self._dataset.as_solver_data()
 
 
 @pytest.fixture(scope="module")

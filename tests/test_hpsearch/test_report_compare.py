@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _studies import build_study, make_config
+from _studies import CountingDataset, build_study, make_config
 from test_report import ALL_FIGURES, check_files, tables_of
 
 import hpsearch.worker
@@ -38,24 +38,6 @@ STUDY_FIGURES = [n for n in ALL_FIGURES
                  if n not in ("first_layer", "confusion", "decision_boundary")]
 
 
-class GuardedDataset:
-    """A Dataset stand-in that counts reads of the test arrays, or refuses them."""
-
-    def __init__(self, dataset, refuse: bool = False):
-        self._dataset, self._refuse = dataset, refuse
-        self.test_reads = {"X_test": 0, "y_test": 0}
-
-    def __getattr__(self, name):
-        if name in self.test_reads:
-            if self._refuse:
-                raise AssertionError(f"{name} read while drawing a report")
-            self.test_reads[name] += 1
-        return getattr(self._dataset, name)
-
-    def as_solver_data(self):
-        return self._dataset.as_solver_data()
-
-
 @pytest.fixture(scope="module")
 def moons():
     return load_dataset("moons", n_samples=300, seed=0)
@@ -83,7 +65,7 @@ def test_boundaries_are_computed_by_the_step_and_only_read_by_the_report(tmp_pat
                                                                         monkeypatch):
     study, config = _study(tmp_path, "moons_cmp", ACTIVATIONS, MOONS, moons.fingerprint)
     run_dir = tmp_path / "run"
-    counting = GuardedDataset(moons)
+    counting = CountingDataset(moons)
     stored = evaluate_settings(study, config, counting, run_dir)
     assert counting.test_reads == {"X_test": 0, "y_test": 0}  # augment not varied
     assert stored.trials == [0, 1] and stored.train_test is None
@@ -95,7 +77,7 @@ def test_boundaries_are_computed_by_the_step_and_only_read_by_the_report(tmp_pat
         np.testing.assert_array_equal(loaded.boundaries[key], array)
 
     _no_training(monkeypatch)
-    paths = write_report(study, config, run_dir, dataset=GuardedDataset(moons, refuse=True))
+    paths = write_report(study, config, run_dir, dataset=CountingDataset(moons, refuse=True))
     html_text, _ = check_files(paths, [*STUDY_FIGURES, "compare_1", "compare_3", "compare_4"])
     assert "Decision boundary per setting" in html_text and "are not stored" not in html_text
 
@@ -105,7 +87,7 @@ def test_without_the_stored_step_the_report_says_which_command_computes_it(tmp_p
     study, config = _study(tmp_path, "moons_cmp", ACTIVATIONS, MOONS, moons.fingerprint)
     _no_training(monkeypatch)
     paths = write_report(study, config, tmp_path / "run",
-                         dataset=GuardedDataset(moons, refuse=True))
+                         dataset=CountingDataset(moons, refuse=True))
     html_text, md_text = check_files(paths, [*STUDY_FIGURES, "compare_1", "compare_3"])
     for text in (html_text, md_text):
         assert "decision boundaries are not stored" in text and "hpsearch best" in text
@@ -116,7 +98,7 @@ def test_augment_settings_read_the_test_split_once_and_the_report_shows_the_tabl
     study, config = _study(tmp_path, "aug_cmp", AUGMENT, 'name = "digits"\nn_train = 200',
                            digits.fingerprint)
     run_dir = tmp_path / "run"
-    counting = GuardedDataset(digits)
+    counting = CountingDataset(digits)
     stored = evaluate_settings(study, config, counting, run_dir)
     assert counting.test_reads == {"X_test": 1, "y_test": 1}  # every setting in one read
     assert stored.boundaries is None
