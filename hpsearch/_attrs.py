@@ -1,7 +1,7 @@
 """Names of the attributes the engine stores on Optuna studies and trials.
 
-The engine (study.py) writes them; results, evaluation and reports read them. Keeping the names in
-one place means a typo is an AttributeError, not a silently missing column.
+The engine (engine.py, driver.py) writes them; results, evaluation and reports read them. Keeping
+the names in one place means a typo is an AttributeError, not a silently missing column.
 """
 
 # --- study.user_attrs -------------------------------------------------------------------------
@@ -32,3 +32,5 @@ TRIAL_RETRY_OF = "retry_of"  # number of the trial this one re-runs (interrupted
 
 # Failure reason given to trials left RUNNING by a driver that died or was interrupted.
 REASON_INTERRUPTED = "interrupted"
+# Failure reason of a trial failed from outside while it ran (dashboard, `hpsearch stop --trial`).
+REASON_STOPPED_BY_USER = "stopped by user"

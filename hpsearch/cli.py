@@ -1,4 +1,4 @@
-"""The ``hpsearch`` command: run | status | trials | best | rerun | report.
+"""The ``hpsearch`` command: run | status | trials | best | report | rerun | stop | dashboard.
 
 Every command but ``run`` takes a study's name (looked up under ``--runs-dir``) or its file.
 Errors a user can act on print one line and exit with status 2; nothing is touched before the
@@ -8,6 +8,7 @@ study file and the data have been checked.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -17,8 +18,13 @@ from typing import Any
 __all__ = ["main"]
 
 
+class _UsageError(Exception):
+    """A command used in a way it cannot work; printed as one line."""
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can act on: printed as one line, exit status 2."""
+    from hpsearch._ray import RayStartError
     from hpsearch.config import ConfigError
     from hpsearch.datasets import DatasetError
     from hpsearch.driver import StudyError
@@ -26,8 +32,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.rerun import RerunError
     from hpsearch.storage import StorageConflictError, StorageError, StudyLockedError
 
-    return (ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
-            StudyLockedError, StorageConflictError, RerunError)
+    return (_UsageError, ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
+            StudyLockedError, StorageConflictError, RerunError, RayStartError)
 
 
 def _load_data(config: Any) -> Any:
@@ -85,24 +91,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from optuna.trial import TrialState
-
-    from hpsearch.engine import counts_toward_budget
-    from hpsearch.results import best_trial
-    from hpsearch.storage import driver_of
+    from hpsearch.watch import status_lines, watch
 
     stored = _find(args)
-    trials = stored.study.get_trials(deepcopy=False)
-    by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
-    done = sum(counts_toward_budget(t) for t in trials)
-    print(f"study {stored.config.name}: {done} of {stored.config.n_trials} trials finished")
-    print("  " + (", ".join(f"{n} {state}" for state, n in by_state.items() if n)
-                  or "no trials yet"))
-    best = best_trial(stored.study)
-    if best is not None:
-        print(f"  best: trial {best.number}, val acc {best.value:.4f}, {best.params}")
+    if not args.watch:
+        print("\n".join(status_lines(stored.config, stored.study)))
+        return 0
+
+    def read() -> tuple[Any, Any]:
+        fresh = _find(args)
+        return fresh.config, fresh.study
+
+    watch(read, lambda text: print(text, end="", flush=True), every_s=args.every,
+          clear=sys.stdout.isatty())
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    from hpsearch.storage import driver_of, request_stop, stop_trial
+
+    stored = _find(args)
+    if args.trial is not None:
+        stop_trial(stored.study, args.trial)
+        print(f"trial {args.trial} of study {stored.config.name} failed from outside; its "
+              "driver stops it within about a second and records 'stopped by user'")
+        return 0
     driver = driver_of(stored.study)
-    print(f"  running: {driver}" if driver else "  no driver is running it")
+    request_stop(stored.study)
+    print(f"stop requested for study {stored.config.name}"
+          + (f" ({driver}): it stops after its current step; running trials are re-run when "
+             "it is resumed" if driver else ": no driver is running it now"))
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from hpsearch.storage import open_backend, redact
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise _UsageError('the dashboard is an optional extra: pip install '
+                          '"hpsearch[dashboard]"') from None
+    stored = _find(args)
+    backend = open_backend(stored.url, read_only=True)
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    print(f"optuna-dashboard for study {stored.config.name} ({redact(stored.url)}) at {url}"
+          f"dashboard/studies  (Ctrl-C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: anyone who reaches it can fail trials; "
+              "prefer 127.0.0.1 and an SSH tunnel", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        optuna_dashboard.run_server(backend, host=args.host, port=args.port)
     return 0
 
 
@@ -205,7 +244,10 @@ def _parser() -> argparse.ArgumentParser:
                              ("trials", _cmd_trials, "one row per trial"),
                              ("best", _cmd_best, "retrain the best configuration, test it once"),
                              ("report", _cmd_report, "write report.html and report.md"),
-                             ("rerun", _cmd_rerun, "re-run one trial from its record")):
+                             ("rerun", _cmd_rerun, "re-run one trial from its record"),
+                             ("stop", _cmd_stop, "stop a study's driver, or one running trial"),
+                             ("dashboard", _cmd_dashboard,
+                              "optuna-dashboard on the study's storage")):
         p = sub.add_parser(name, help=text)
         p.add_argument("study", help="study name or study file")
         if name == "trials":
@@ -217,9 +259,41 @@ def _parser() -> argparse.ArgumentParser:
                            help="retrain on train + validation")
         if name == "rerun":
             p.add_argument("trial", type=int, help="trial number")
+        if name == "status":
+            p.add_argument("--watch", action="store_true",
+                           help="a live view, refreshed in place (Ctrl-C to leave)")
+            p.add_argument("--every", type=_positive_float, default=1.0,
+                           help="seconds between refreshes (default 1)")
+        if name == "stop":
+            p.add_argument("--trial", type=_non_negative_int,
+                           help="stop this running trial only (recorded 'stopped by user')")
+        if name == "dashboard":
+            p.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default 127.0.0.1: this machine only)")
+            p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
         common(p)
         p.set_defaults(func=func)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds in [0.05, 3600], got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in [1, 65535], got {value}")
+    return value
 
 
 def _non_negative_int(text: str) -> int:

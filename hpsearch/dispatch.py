@@ -1,10 +1,12 @@
-"""Ray glue: run trials as Ray tasks and carry pruning reports between workers and the study.
+"""Ray glue: run trials as Ray tasks and carry reports between workers and the study's driver.
 
 Workers never open the study's storage. A worker's per-epoch report goes to ``PruningChannel``, a
-small async actor that queues it for the driver and hands the worker a reference to the answer.
-The worker does not wait for that answer: it trains on and looks at the answer one epoch later, so
-messaging stays off the training's critical path. The driver (study.py) drains the channel with a
-long poll, asks Optuna's own pruner, and posts decisions back.
+small async actor that answers it (go on, prune, or stop: a user stopped the trial) and keeps it
+for the driver, which collects the running trials' points in batches and writes them to the
+storage, so readers see live learning curves. The worker does not wait for an answer: it trains on
+and looks at the answer one epoch later, so messaging stays off the training's critical path.
+With Hyperband the driver decides (``poll`` / ``decide``); otherwise the channel decides itself,
+from its in-memory copy of the curves.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ import ray
 from hpsearch._pruning import PruneMirror
 from hpsearch.worker import TrialResult, train_trial
 
-__all__ = ["PruningChannel", "Report", "launch_trial", "warm_up_workers"]
+__all__ = ["GO", "PRUNE", "STOP", "PruningChannel", "Report", "Started", "launch_trial",
+           "warm_up_workers"]
+
+# A report's answer: train on, stop as pruned, or stop because a user asked to.
+GO, PRUNE, STOP = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -33,40 +39,81 @@ class Report:
     value: float
 
 
+@dataclass(frozen=True)
+class Started:
+    """A trial began training on a node."""
+
+    trial: int
+    node: str
+    node_ip: str
+    started_at: float
+
+
 @ray.remote(num_cpus=0, max_concurrency=10_000)
 class PruningChannel:
-    """Where running trials report each epoch, and learn whether to stop.
+    """Where running trials report each epoch, and learn whether to go on.
 
     With a ``PruneMirror`` the channel answers at once from its in-memory copy of the study's
     learning curves, one message from the worker, never waiting on the driver (which may be busy
-    sampling the next trial). Without one (Hyperband, whose brackets follow the stored trial
-    numbers) reports queue up for the driver, which drains them with ``poll`` and answers with
-    ``decide``. Either way the channel only reads: the driver stays the study's only writer.
+    sampling the next trial). Without one, either nothing is pruned (``never_prune``) or reports
+    queue up for the driver (Hyperband, whose brackets follow the stored trial numbers), which
+    drains them with ``poll`` and answers with ``decide``. Every report is also kept for the
+    driver's live view (``take_live``), and a trial the driver was asked to stop (``stop``) is
+    answered ``STOP``. The channel only reads: the driver stays the study's only writer.
     """
 
     def __init__(self) -> None:
         self._mirror: PruneMirror | None = None
+        self._never = False
         self._inbox: list[Report] = []
-        self._waiting: dict[tuple[int, int], asyncio.Future[bool]] = {}
+        self._waiting: dict[tuple[int, int], asyncio.Future[int]] = {}
         self._event = asyncio.Event()
+        self._live: list[Report | Started] = []
+        self._stop: set[int] = set()
 
     def attach(self, mirror: PruneMirror) -> None:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
         self._mirror = mirror
 
+    def never_prune(self) -> None:
+        """No pruner: answer every report at once (still kept for the live view)."""
+        self._never = True
+
     def ping(self) -> bool:
         """Resolves once the actor is up."""
         return True
 
-    async def report(self, trial: int, epoch: int, value: float) -> bool:
-        """Record one epoch's validation accuracy; resolves to True when the trial should stop."""
+    def started(self, trial: int, node: str, node_ip: str, started_at: float) -> None:
+        """A trial began training (kept for the live view)."""
+        self._live.append(Started(trial, node, node_ip, started_at))
+
+    async def report(self, trial: int, epoch: int, value: float) -> int:
+        """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``."""
+        self._live.append(Report(trial, epoch, value))
+        if trial in self._stop:
+            return STOP
         if self._mirror is not None:
-            return self._mirror.report(trial, epoch, value)
+            return PRUNE if self._mirror.report(trial, epoch, value) else GO
+        if self._never:
+            return GO
         future = asyncio.get_running_loop().create_future()
         self._waiting[(trial, epoch)] = future
         self._inbox.append(Report(trial, epoch, value))
         self._event.set()
         return await future
+
+    def take_live(self) -> list[Report | Started]:
+        """Everything reported since the last call, oldest first."""
+        live, self._live = self._live, []
+        return live
+
+    def stop(self, trial: int) -> None:
+        """Answer the trial's next report (and any waiting one) with ``STOP``."""
+        self._stop.add(trial)
+        for key in [k for k in self._waiting if k[0] == trial]:
+            future = self._waiting.pop(key)
+            if not future.done():
+                future.set_result(STOP)
 
     async def poll(self, timeout_s: float = 1.0) -> list[Report]:
         """Wait until reports are queued (or ``timeout_s`` passes) and hand them all over."""
@@ -82,16 +129,17 @@ class PruningChannel:
         for trial, epoch, prune in decisions:
             future = self._waiting.pop((trial, epoch), None)
             if future is not None and not future.done():
-                future.set_result(prune)
+                future.set_result(PRUNE if prune else GO)
 
     def finish(self, trial: int, state: str, value: float | None) -> None:
         """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner."""
+        self._stop.discard(trial)
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():
-                future.set_result(False)
+                future.set_result(GO)
 
 
 class _AsyncReporter:
@@ -106,6 +154,7 @@ class _AsyncReporter:
         self._trial = trial
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
+        self.stopped_by_user = False
 
     def __call__(self, epoch: int, value: float) -> bool:
         if self._pending:
@@ -113,9 +162,10 @@ class _AsyncReporter:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if ready:
                 answers = dict(zip(ready, ray.get(ready), strict=True))
-                stop = [e for e, ref in self._pending if answers.get(ref)]
+                stop = [e for e, ref in self._pending if answers.get(ref, GO) != GO]
                 if stop:
                     self.decided_at = min(stop)
+                    self.stopped_by_user = STOP in answers.values()
                     return True
                 self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
         self._pending.append((epoch, self._channel.report.remote(self._trial, epoch, value)))
@@ -170,14 +220,17 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, timeout_s: float | None, blas_threads: int) -> TrialResult:
     _limit_blas_threads(blas_threads)
-    report = _AsyncReporter(channel, trial) if channel is not None else None
+    node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    report = None
+    if channel is not None:
+        channel.started.remote(trial, node, node_ip, time.time())
+        report = _AsyncReporter(channel, trial)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, _dataset(dataset_ref), seed, report=report, deadline=deadline)
     if report is not None and report.decided_at is not None:
         result.prune_decided_at = report.decided_at
-    context = ray.get_runtime_context()
-    result.node = context.get_node_id()
-    result.node_ip = ray.util.get_node_ip_address()
+        result.stopped_by_user = report.stopped_by_user
+    result.node, result.node_ip = node, node_ip
     return result
 
 
@@ -191,7 +244,7 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         dataset_ref: the dataset's ObjectRef (put in the object store once per study).
         seed: the trial seed.
         trial: the Optuna trial number (the channel's key).
-        channel: a ``PruningChannel`` handle, or None when nothing can be pruned.
+        channel: a ``PruningChannel`` handle, or None (no pruning, no live view, no stop).
         cpus: CPUs the task reserves; also its BLAS thread count.
         max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
         timeout_s: the trial stops itself after this long, measured from when it starts.

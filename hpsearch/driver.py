@@ -19,6 +19,7 @@ import numpy as np
 
 from hpsearch import _attrs as A
 from hpsearch._pruning import PruneMirror
+from hpsearch._ray import init_ray
 from hpsearch.config import (
     PRUNERS,
     PRUNERS_DECIDING_BY_TRIAL_NUMBER,
@@ -40,13 +41,15 @@ class StudyError(RuntimeError):
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import optuna
-    import ray
 
     import hpsearch
 
+    # Ray's version from its metadata: importing ray before init_ray would change how it binds.
     return {"hpsearch": hpsearch.__version__, "numpy": np.__version__,
-            "optuna": optuna.__version__, "ray": ray.__version__}
+            "optuna": optuna.__version__, "ray": version("ray")}
 
 
 def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
@@ -78,19 +81,6 @@ def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
         study.set_user_attr(key, value)
 
 
-def _init_ray(address: str | None) -> bool:
-    """Start or join Ray; True when this call started it (and so must shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    # A bare ray.init() would join any cluster already running here: the embedded default
-    # starts its own instance unless the user names a cluster.
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    return True
-
-
 def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
          max_in_flight: int | None, progress: bool, dataset: Any, t_call: float) -> RunSummary:
     import ray
@@ -99,8 +89,9 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
 
     warm_up_workers(max_in_flight or config.run.max_in_flight
                     or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
-    # The pruning channel's actor process starts meanwhile too (about a second here).
-    channel = None if PRUNERS[config.pruner] is None else PruningChannel.remote()
+    # The channel carries every trial's reports (live curves, stops from outside, pruning); its
+    # actor process starts meanwhile too (about a second here).
+    channel = PruningChannel.remote()
     study = driver.study
     if config.sampler == "grid" and not study.get_trials(deepcopy=False):
         for params in grid_combinations(grid_search_space(config.space)):
@@ -111,13 +102,14 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
         log.warning("trial %d was left running by a driver that stopped: failed as "
                     "'interrupted', parameters enqueued again", number)
     summary.n_recovered = len(recovered)
-    if channel is not None:
-        # Hyperband assigns brackets by stored trial number: it decides on the stored study, via
-        # the driver. Every other pruner decides in the channel, on a copy of the curves. Trials
-        # start only once the channel is up, so no report waits on an actor being born.
-        if config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
-            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
-        ray.get(channel.ping.remote())
+    # Hyperband assigns brackets by stored trial number: it decides on the stored study, via the
+    # driver. Every other pruner decides in the channel, on a copy of the curves. Trials start
+    # only once the channel is up, so no report waits on an actor being born.
+    if PRUNERS[config.pruner] is None:
+        ray.get(channel.never_prune.remote())
+    elif config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
+        ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
+    ray.get(channel.ping.remote())
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
@@ -182,7 +174,7 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
     try:
         _record_study_attrs(driver.study, config, dataset)
         _attach_log_file(runs_dir / config.name)
-        started_ray = _init_ray(address or config.run.address)
+        started_ray = init_ray(address or config.run.address)
         try:
             return _run(config, driver, url, n_target, max_in_flight, progress, dataset, t_call)
         finally:

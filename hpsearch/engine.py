@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,9 +26,20 @@ from hpsearch._progress import Progress
 from hpsearch.config import PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
 from hpsearch.results import best_trial
 from hpsearch.space import resolve_params, suggest_params
-from hpsearch.storage import fail_and_requeue, persist_launch
+from hpsearch.storage import (
+    changed_outside,
+    fail_and_requeue,
+    persist_launch,
+    stop_requested,
+    stored_value,
+    write_live,
+)
 
-__all__ = ["Engine", "RunSummary", "cluster_slots", "counts_toward_budget", "trial_seed"]
+if TYPE_CHECKING:
+    from optuna.trial import TrialState
+
+__all__ = ["LIVE_EVERY_S", "Engine", "RunSummary", "cluster_slots", "counts_toward_budget",
+           "trial_seed"]
 
 log = logging.getLogger("hpsearch")
 
@@ -36,6 +47,9 @@ log = logging.getLogger("hpsearch")
 _QUEUE_AHEAD = 1
 # How often the driver re-reads the cluster's CPUs (a node may join or leave mid-study).
 _RESIZE_EVERY_S = 2.0
+# How often running trials' new points reach the storage (one transaction for all of them), and
+# how often the driver looks there for trials stopped from outside and a request to stop.
+LIVE_EVERY_S = 1.0
 
 
 @dataclass
@@ -103,12 +117,19 @@ def cluster_slots(cpus_per_trial: float) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1.0) // cpus_per_trial))
 
 
+@dataclass(frozen=True)
+class _Best:
+    value: float
+    number: int
+
+
 @dataclass
 class _Running:
     trial: Any  # optuna.Trial
     params: dict[str, Any]  # sampled (searched) parameters, for re-enqueueing
     submitted: float
     reported: set[int] = field(default_factory=set)  # epochs already told to Optuna
+    outside: TrialState | None = None  # a state set from outside (dashboard, `hpsearch stop`)
 
 
 class Engine:
@@ -144,10 +165,12 @@ class Engine:
         self.running: dict[Any, _Running] = {}
         self.by_number: dict[int, Any] = {}
         self.n_done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
-        self.engine = {"ask_s": 0.0, "tell_s": 0.0, "report_s": 0.0, "n_ask": 0, "n_tell": 0,
-                       "n_report": 0}
+        self.engine = {"ask_s": 0.0, "tell_s": 0.0, "report_s": 0.0, "live_s": 0.0, "n_ask": 0,
+                       "n_tell": 0, "n_report": 0, "n_live": 0}
+        self.started_wall = time.time()
         self.progress = Progress(n_target, self.n_done, enabled=progress)
-        self.best = best_trial(study)
+        best = best_trial(study)
+        self.best = None if best is None else _Best(best.value, best.number)
         self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S
         self._resized = -math.inf
         self.stop_requested = False
@@ -181,6 +204,7 @@ class Engine:
                     else time.monotonic() + self.config.timeout_s)
         t_first = None
         poll = self.channel.poll.remote() if self.decides_here else None
+        live, live_due = None, time.monotonic() + LIVE_EVERY_S
         try:
             while not self.stop_requested:
                 capacity, ahead = self._window()
@@ -192,13 +216,21 @@ class Engine:
                     t_first = t_first or time.perf_counter()
                 if not self.running:
                     break
-                waitables = list(self.running) + ([poll] if poll is not None else [])
-                ready, _ = ray.wait(waitables, num_returns=1, timeout=1.0)
+                if live is None and self.channel is not None and time.monotonic() >= live_due:
+                    live = self.channel.take_live.remote()
+                extra = [r for r in (poll, live) if r is not None]
+                ready, _ = ray.wait(list(self.running) + extra, num_returns=1, timeout=1.0)
                 for ref in ready:
                     if ref is poll:
                         self._answer(ray.get(poll))
                         poll = self.channel.poll.remote()
-                    else:
+                    elif ref is live:
+                        # Results first (they were ready with it), then the batch of points.
+                        for other in [r for r in ready if r in self.running]:
+                            self._collect(other)
+                        self._live(ray.get(live))
+                        live, live_due = None, time.monotonic() + LIVE_EVERY_S
+                    elif ref in self.running:
                         self._collect(ref)
                 self._enforce_timeouts()
                 self.progress.update(len(self.running), self.best)
@@ -217,6 +249,39 @@ class Engine:
             self.summary.engine = dict(self.engine)
             if self.channel is not None:
                 ray.kill(self.channel)
+
+    def _live(self, items: list[Any]) -> None:
+        """Write running trials' new points in one transaction; honour changes from outside."""
+        from hpsearch.dispatch import Started
+
+        t0 = time.perf_counter()
+        touched: dict[int, Any] = {}
+        for item in items:
+            ref = self.by_number.get(item.trial)
+            if ref is None:  # finished meanwhile: its whole record is written already
+                continue
+            entry = self.running[ref]
+            if isinstance(item, Started):
+                entry.trial.set_user_attr(A.TRIAL_NODE, item.node)
+                entry.trial.set_user_attr(A.TRIAL_NODE_IP, item.node_ip)
+                entry.trial.set_user_attr(A.TRIAL_STARTED_AT, item.started_at)
+            elif item.epoch not in entry.reported:
+                entry.trial.report(item.value, item.epoch)
+                entry.reported.add(item.epoch)
+            touched[entry.trial.number] = entry.trial
+        write_live(self.study, list(touched.values()))
+        watched = {e.trial.number: e for e in self.running.values() if e.outside is None}
+        for number, state in changed_outside(self.study, [e.trial for e in watched.values()]
+                                             ).items():
+            watched[number].outside = state
+            self.channel.stop.remote(number)
+            log.warning("trial %d was marked %s from outside: stopping it", number,
+                        state.name)
+        if stop_requested(self.study, since=self.started_wall):
+            log.warning("a stop was requested (hpsearch stop): stopping after the current step")
+            self.stop_requested = True
+        self.engine["live_s"] += time.perf_counter() - t0
+        self.engine["n_live"] += 1
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # First Ctrl-C / SIGTERM: finish the current step, then stop cleanly. Second: stop now.
@@ -304,28 +369,46 @@ class Engine:
         for epoch, value in enumerate(result.history.get("val_acc", []), start=1):
             if epoch not in entry.reported:
                 trial.report(value, epoch)
+        state = result.state
+        if entry.outside is not None:  # stopped from outside: that state is kept, not ours
+            state, attrs = self._outside_outcome(entry, attrs)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        if result.state == "complete":
-            self.study.tell(trial, result.value)
+        if state == "complete":
+            value = result.value if entry.outside is None else stored_value(self.study, trial)
+            self.study.tell(trial, value)
             self.summary.n_complete += 1
-            if self.best is None or result.value > self.best.value:
-                self.best = self.study.best_trial
-        elif result.state == "pruned":
+            if self.best is None or (value, -trial.number) > (self.best.value, -self.best.number):
+                self.best = _Best(value, trial.number)
+        elif state == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
             self.summary.n_pruned += 1
         else:
             self.study.tell(trial, state=TrialState.FAIL)
             self.summary.n_failed += 1
-            log.warning("trial %d failed: %s", trial.number, result.failure_reason)
+            log.warning("trial %d failed: %s", trial.number, attrs[A.TRIAL_FAILURE])
         self.summary.trial_s += result.duration_s
         if self.summary.first_result_s is None:
             self.summary.first_result_s = time.perf_counter() - self.t_call
         self.n_done += 1
-        self.progress.done(result.state)
-        self._forget(trial.number, result.state, result.value)
+        self.progress.done(state)
+        self._forget(trial.number, state, result.value)
         self.engine["tell_s"] += time.perf_counter() - t0
         self.engine["n_tell"] += 1
+
+    @staticmethod
+    def _outside_outcome(entry: _Running, attrs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """How a trial stopped from outside is recorded: the state set there, with our record."""
+        from optuna.trial import TrialState
+
+        attrs = {k: v for k, v in attrs.items()
+                 if k not in (A.TRIAL_PRUNED_AT, A.TRIAL_PRUNE_DECIDED_AT)}
+        if entry.outside == TrialState.COMPLETE:
+            return "complete", attrs
+        if entry.outside == TrialState.PRUNED:
+            return "pruned", attrs
+        attrs[A.TRIAL_FAILURE] = A.REASON_STOPPED_BY_USER
+        return "failed", attrs
 
     def _finish_failed(self, entry: _Running, reason: str, requeue: bool = False) -> None:
         from optuna.trial import TrialState

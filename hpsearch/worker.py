@@ -40,6 +40,8 @@ class TrialResult:
         prune_decided_at: the epoch whose report the pruner answered with "stop".
         node: Ray node id that ran it (empty outside Ray).
         node_ip: that node's IP address.
+        stopped_by_user: the stop came from a user (``hpsearch stop --trial``, the dashboard's
+            "Fail trial"), not from the pruner.
     """
 
     state: str
@@ -53,6 +55,7 @@ class TrialResult:
     prune_decided_at: int | None = None
     node: str = ""
     node_ip: str = ""
+    stopped_by_user: bool = False
 
 
 def split_seed(seed: int) -> tuple[int, int]:

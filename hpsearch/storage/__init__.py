@@ -38,6 +38,7 @@ __all__ = [
     "StorageConflictError",
     "StorageError",
     "StudyLockedError",
+    "changed_outside",
     "default_storage",
     "driver_of",
     "enqueued_params",
@@ -48,8 +49,13 @@ __all__ = [
     "persist_launch",
     "recover",
     "redact",
+    "request_stop",
     "resolve_url",
     "sqlite_path",
+    "stop_requested",
+    "stop_trial",
+    "stored_value",
+    "write_live",
 ]
 
 log = logging.getLogger("hpsearch")
@@ -186,9 +192,18 @@ def open_backend(url: str, *, read_only: bool = False) -> Any:
 
     _check_sqlite_file(url, must_exist=read_only)
     with _explained(url):
-        if sqlite_path(url) is None:
-            return optuna.storages.RDBStorage(url)
-        return _open_sqlite(url, read_only)
+        for attempt in range(3):
+            try:
+                if sqlite_path(url) is None:
+                    return optuna.storages.RDBStorage(url)
+                return _open_sqlite(url, read_only)
+            except Exception as exc:
+                # Two processes creating Optuna's tables at once (a reader opening a study as
+                # its driver creates it): the loser finds them made; opening again succeeds.
+                if "already exists" not in str(exc) or attempt == 2:
+                    raise
+                time.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 def _open_sqlite(url: str, read_only: bool) -> Any:
@@ -354,6 +369,83 @@ def recover(study: optuna.Study) -> list[int]:
         fail_and_requeue(study, live_trial(study, frozen), dict(frozen.params),
                          A.REASON_INTERRUPTED)
     return [t.number for t in stale]
+
+
+def _driver_storage(study: optuna.Study) -> Any:
+    from hpsearch.storage._optuna import storage_of, trial_id
+
+    storage = storage_of(study)
+    return storage, trial_id
+
+
+def write_live(study: optuna.Study, trials: list[optuna.trial.Trial]) -> None:
+    """Write running trials' new points and attributes in one transaction (the driver's study).
+
+    Readers (``optuna-dashboard``, ``hpsearch status --watch``) then see live learning curves.
+    """
+    storage, trial_id = _driver_storage(study)
+    if trials and hasattr(storage, "sync_many"):
+        storage.sync_many([trial_id(t) for t in trials])
+
+
+def changed_outside(study: optuna.Study, trials: list[optuna.trial.Trial]) -> dict[int, Any]:
+    """Running trials whose stored state was changed from outside: number -> ``TrialState``.
+
+    A trial failed from optuna-dashboard or ``hpsearch stop --trial`` shows here (one query).
+    """
+    storage, trial_id = _driver_storage(study)
+    if not trials or not hasattr(storage, "changed_outside"):
+        return {}
+    by_id = {trial_id(t): t.number for t in trials}
+    return {by_id[t]: state for t, state in storage.changed_outside(list(by_id)).items()}
+
+
+def stored_value(study: optuna.Study, trial: optuna.trial.Trial) -> float | None:
+    """The value a trial holds in the storage (one marked complete from outside carries it)."""
+    storage, trial_id = _driver_storage(study)
+    stored = (storage.stored_trial(trial_id(trial)) if hasattr(storage, "stored_trial")
+              else storage.get_trial(trial_id(trial)))
+    return stored.value
+
+
+_STOP_KEY = "hpsearch:stop_requested"
+
+
+def request_stop(study: optuna.Study) -> None:
+    """Ask the study's driver, wherever it runs, to stop after its current step.
+
+    Finished trials are kept; running ones are recorded "interrupted" and re-run on resume.
+    """
+    from hpsearch.storage._optuna import storage_of, study_id
+
+    storage_of(study).set_study_system_attr(study_id(study), _STOP_KEY, time.time())
+
+
+def stop_requested(study: optuna.Study, since: float) -> bool:
+    """Whether a stop was requested after ``since`` (seconds since the Unix epoch)."""
+    from hpsearch.storage._optuna import storage_of, study_id
+
+    asked = storage_of(study).get_study_system_attrs(study_id(study)).get(_STOP_KEY)
+    return isinstance(asked, int | float) and asked >= since
+
+
+def stop_trial(study: optuna.Study, number: int) -> None:
+    """Fail a running trial from outside, as optuna-dashboard's "Fail trial" does.
+
+    Its driver notices within a second, stops the worker and records "stopped by user".
+
+    Raises:
+        StorageError: no such trial, or it is not running.
+    """
+    from optuna.trial import TrialState
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise StorageError(f"study {study.study_name!r} has no trial {number}")
+    if trials[number].state != TrialState.RUNNING:
+        raise StorageError(f"trial {number} is not running (it is "
+                           f"{trials[number].state.name.lower()})")
+    study.tell(number, state=TrialState.FAIL)
 
 
 def driver_of(study: optuna.Study) -> str | None:

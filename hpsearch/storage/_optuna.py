@@ -10,6 +10,8 @@ Private names used, and why (nothing outside this file may use any underscore na
   API names trials by number only, but storages take ids.
 - ``Study._storage`` and ``Study._study_id``: the storage a study was opened with and its id
   there, to sync a trial before its launch and to read the study's lease.
+- ``_CachedStorage._backend``: the ``RDBStorage`` that ``optuna.load_study`` wraps for a reader,
+  to read the study's lease (who runs it) with one query.
 - ``optuna.trial.Trial(study, trial_id)``: a live handle on a stored RUNNING trial, to fail a
   trial left RUNNING by a dead driver through ``Study.tell``.
 - ``system_attrs["fixed_params"]``: where ``Study.enqueue_trial`` keeps the enqueued parameters.
@@ -31,12 +33,18 @@ from optuna.trial import FrozenTrial
 from hpsearch.storage._records import changed, check_number, empty_trial
 
 __all__ = ["backend_study_id", "create_rdb", "enqueued_params", "lease_read", "lease_swap",
-           "live_trial", "storage_of", "trial_id", "update_rdb"]
+           "live_trial", "read_states", "storage_of", "study_id", "transaction", "trial_id",
+           "update_rdb"]
 
 
 def trial_id(trial: FrozenTrial | optuna.trial.Trial) -> int:
     """The storage's id of a trial (frozen or live)."""
     return trial._trial_id
+
+
+def study_id(study: optuna.Study) -> int:
+    """The storage's id of a study."""
+    return study._study_id
 
 
 def storage_of(study: optuna.Study) -> Any:
@@ -52,7 +60,9 @@ def live_trial(study: optuna.Study, frozen: FrozenTrial) -> optuna.trial.Trial:
 def backend_study_id(study: optuna.Study) -> tuple[RDBStorage, int] | None:
     """The RDB storage under ``study`` (read directly or through the driver's) and its study id."""
     storage = study._storage
-    backend = getattr(storage, "backend", storage)
+    # The driver's SingleWriterStorage names its backend; Optuna wraps an RDBStorage it opens
+    # for a reader in a _CachedStorage, which keeps it as _backend.
+    backend = getattr(storage, "backend", None) or getattr(storage, "_backend", storage)
     return (backend, study._study_id) if isinstance(backend, RDBStorage) else None
 
 
@@ -74,27 +84,32 @@ def _utc_naive(value: datetime.datetime | None) -> datetime.datetime | None:
     return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
-def create_rdb(backend: RDBStorage, study_id: int, trial: FrozenTrial) -> int:
-    """Insert a trial with all it holds in one transaction; returns its backend id.
+def transaction(backend: RDBStorage) -> Any:
+    """A connection in a transaction on ``backend`` (commits on leaving, rolls back on error)."""
+    return backend.engine.begin()
+
+
+def create_rdb(conn: Any, study_id: int, trial: FrozenTrial) -> int:
+    """Insert a trial with all it holds, within ``conn``'s transaction; returns its backend id.
 
     Raises:
-        StorageConflictError: the backend numbers the trial otherwise (nothing is committed).
+        StorageConflictError: the backend numbers the trial otherwise (the caller's transaction
+            rolls back: nothing is committed).
     """
     from sqlalchemy import func, insert, select
 
     models = _models()
     table = models.TrialModel.__table__
-    with backend.engine.begin() as conn:
-        new_id = conn.execute(insert(table).values(
-            study_id=study_id, number=trial.number, state=trial.state,
-            datetime_start=_utc_naive(trial.datetime_start),
-            datetime_complete=_utc_naive(trial.datetime_complete))).inserted_primary_key[0]
-        # Optuna numbers a trial by the trials created before it; a second writer would show.
-        number = conn.execute(select(func.count()).select_from(table).where(
-            table.c.study_id == study_id, table.c.trial_id < new_id)).scalar_one()
-        check_number(trial.number, number)  # raises inside the transaction: rolled back
-        _insert_rows(conn, models, new_id, empty_trial(), trial)
-        return new_id
+    new_id = conn.execute(insert(table).values(
+        study_id=study_id, number=trial.number, state=trial.state,
+        datetime_start=_utc_naive(trial.datetime_start),
+        datetime_complete=_utc_naive(trial.datetime_complete))).inserted_primary_key[0]
+    # Optuna numbers a trial by the trials created before it; a second writer would show.
+    number = conn.execute(select(func.count()).select_from(table).where(
+        table.c.study_id == study_id, table.c.trial_id < new_id)).scalar_one()
+    check_number(trial.number, number)
+    _insert_rows(conn, models, new_id, empty_trial(), trial)
+    return new_id
 
 
 def _insert_rows(conn: Any, models: Any, backend_id: int, old: FrozenTrial,
@@ -141,39 +156,56 @@ def _insert_rows(conn: Any, models: Any, backend_id: int, old: FrozenTrial,
     return existing
 
 
-def update_rdb(backend: RDBStorage, backend_id: int, old: FrozenTrial, new: FrozenTrial) -> None:
-    """Write the difference between two versions of a trial in one transaction.
+def update_rdb(conn: Any, backend_id: int, old: FrozenTrial, new: FrozenTrial) -> bool:
+    """Write the difference between two versions of a trial, within ``conn``'s transaction.
 
     New rows are bulk-inserted; the rare value that changed after it was written (an attribute
-    set twice, a step reported twice) is a plain UPDATE of the row that holds it.
+    set twice, a step reported twice) is a plain UPDATE of the row that holds it. The state is
+    changed only if the stored state is still the one this writer last wrote: a state set from
+    outside (a trial failed from the dashboard) is never overwritten.
+
+    Returns:
+        False when the stored state had been changed from outside and was kept.
     """
     from sqlalchemy import update
 
     models = _models()
+    existing = _insert_rows(conn, models, backend_id, old, new)
+    if existing["param"]:  # unreachable through Optuna: a parameter is suggested once
+        raise ValueError(f"trial {new.number}: parameters cannot change once set")
+    steps = models.TrialIntermediateValueModel.__table__
+    for step, value in existing["step"].items():
+        kept, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+        conn.execute(update(steps).where(steps.c.trial_id == backend_id, steps.c.step == step)
+                     .values(intermediate_value=kept, intermediate_value_type=kind))
+    for model, label in ((models.TrialUserAttributeModel, "user"),
+                         (models.TrialSystemAttributeModel, "system")):
+        table = model.__table__
+        for key, value in existing[label].items():
+            conn.execute(update(table).where(table.c.trial_id == backend_id, table.c.key == key)
+                         .values(value_json=json.dumps(value)))
+    if old.values is not None and new.values != old.values:
+        # Unreachable through Optuna: a finished trial's value cannot be told again.
+        raise ValueError(f"trial {new.number}: its value cannot change once told")
+    if new.state == old.state and new.datetime_complete == old.datetime_complete:
+        return True
+    trials = models.TrialModel.__table__
+    done = conn.execute(update(trials).where(trials.c.trial_id == backend_id,
+                                             trials.c.state == old.state).values(
+        state=new.state, datetime_start=_utc_naive(new.datetime_start),
+        datetime_complete=_utc_naive(new.datetime_complete)))
+    return done.rowcount == 1
+
+
+def read_states(backend: RDBStorage, backend_ids: list[int]) -> dict[int, Any]:
+    """The stored states of some trials: backend id -> ``TrialState``."""
+    from sqlalchemy import select
+
+    table = _models().TrialModel.__table__
     with backend.engine.begin() as conn:
-        existing = _insert_rows(conn, models, backend_id, old, new)
-        if existing["param"]:  # unreachable through Optuna: a parameter is suggested once
-            raise ValueError(f"trial {new.number}: parameters cannot change once set")
-        steps = models.TrialIntermediateValueModel.__table__
-        for step, value in existing["step"].items():
-            kept, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(
-                value)
-            conn.execute(update(steps).where(steps.c.trial_id == backend_id, steps.c.step == step)
-                         .values(intermediate_value=kept, intermediate_value_type=kind))
-        for model, label in ((models.TrialUserAttributeModel, "user"),
-                             (models.TrialSystemAttributeModel, "system")):
-            table = model.__table__
-            for key, value in existing[label].items():
-                conn.execute(update(table).where(table.c.trial_id == backend_id,
-                                                 table.c.key == key)
-                             .values(value_json=json.dumps(value)))
-        if old.values is not None and new.values != old.values:
-            # Unreachable through Optuna: a finished trial's value cannot be told again.
-            raise ValueError(f"trial {new.number}: its value cannot change once told")
-        trials = models.TrialModel.__table__
-        conn.execute(update(trials).where(trials.c.trial_id == backend_id).values(
-            state=new.state, datetime_start=_utc_naive(new.datetime_start),
-            datetime_complete=_utc_naive(new.datetime_complete)))
+        rows = conn.execute(select(table.c.trial_id, table.c.state)
+                            .where(table.c.trial_id.in_(backend_ids))).all()
+    return dict(rows)
 
 
 # -- the study lease: a row in study_system_attributes, changed only by compare-and-swap --------

@@ -31,7 +31,7 @@ from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.storage._optuna import create_rdb, update_rdb
+from hpsearch.storage._optuna import create_rdb, read_states, transaction, update_rdb
 from hpsearch.storage._optuna import trial_id as trial_id_of
 from hpsearch.storage._records import StorageConflictError, changed, check_number, snapshot
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from optuna.study import FrozenStudy
 
 __all__ = ["SingleWriterStorage"]
+
+log = logging.getLogger("hpsearch")
 
 
 class SingleWriterStorage(BaseStorage):
@@ -229,36 +231,80 @@ class SingleWriterStorage(BaseStorage):
         """
         with self._lock:
             if trial_id is None:
-                todo = sorted(self._dirty, key=self._mem.get_trial_number_from_id)
-            else:
-                number = self._mem.get_trial_number_from_id(trial_id)
-                todo = sorted((t for t in self._dirty if t not in self._backend_trial
-                               and self._mem.get_trial_number_from_id(t) < number),
-                              key=self._mem.get_trial_number_from_id)
-                todo += [trial_id] if trial_id in self._dirty else []
-            for tid in todo:
-                self._write(tid)
+                self.sync_many(list(self._dirty))
+                return
+            number = self._mem.get_trial_number_from_id(trial_id)
+            todo = [t for t in self._dirty if t not in self._backend_trial
+                    and self._mem.get_trial_number_from_id(t) < number]
+            self.sync_many([*todo, trial_id])
 
-    def _write(self, trial_id: int) -> None:
+    def sync_many(self, trial_ids: Sequence[int]) -> None:
+        """Write the changes of several trials in one transaction (an RDB backend's), in order."""
+        with self._lock:
+            todo = sorted({t for t in trial_ids if t in self._dirty},
+                          key=self._mem.get_trial_number_from_id)
+            if not todo:
+                return
+            if not isinstance(self._backend, RDBStorage):
+                for tid in todo:
+                    self._write(tid, None)
+                return
+            kept: list[int] = []
+            with transaction(self._backend) as conn:
+                for tid in todo:
+                    if not self._write(tid, conn):
+                        kept.append(tid)
+            for tid in kept:
+                log.warning("trial %d: its state was changed from outside (e.g. failed from the "
+                            "dashboard) before the driver wrote %s; the outside change is kept",
+                            self._mem.get_trial_number_from_id(tid),
+                            self._mem.get_trial(tid).state.name)
+
+    def _write(self, trial_id: int, conn: Any) -> bool:
+        """Write one trial (within ``conn``'s transaction for an RDB backend).
+
+        Returns False when the stored state had been changed from outside and was kept.
+        """
         trial = self._mem.get_trial(trial_id)
         old = self._written.get(trial_id)
+        applied = True
         if old is None:
-            self._backend_trial[trial_id] = self._create(trial_id, trial)
-        elif isinstance(self._backend, RDBStorage):
-            update_rdb(self._backend, self._backend_trial[trial_id], old, trial)
+            self._backend_trial[trial_id] = self._create(trial_id, trial, conn)
+        elif conn is not None:
+            applied = update_rdb(conn, self._backend_trial[trial_id], old, trial)
         else:
             _update_generic(self._backend, self._backend_trial[trial_id], old, trial)
         self._written[trial_id] = snapshot(trial)
         self._dirty.discard(trial_id)
+        return applied
 
-    def _create(self, trial_id: int, trial: FrozenTrial) -> int:
+    def _create(self, trial_id: int, trial: FrozenTrial, conn: Any) -> int:
         study_id = self._trial_study[trial_id]
-        backend = self._backend
-        if isinstance(backend, RDBStorage):
-            return create_rdb(backend, study_id, trial)  # checks the number before commit
-        backend_id = backend.create_new_trial(study_id, template_trial=trial)
-        check_number(trial.number, backend.get_trial_number_from_id(backend_id))
+        if conn is not None:
+            return create_rdb(conn, study_id, trial)  # checks the number before commit
+        backend_id = self._backend.create_new_trial(study_id, template_trial=trial)
+        check_number(trial.number, self._backend.get_trial_number_from_id(backend_id))
         return backend_id
+
+    def changed_outside(self, trial_ids: Sequence[int]) -> dict[int, TrialState]:
+        """Trials whose stored state differs from what this storage wrote: id -> stored state.
+
+        One query for all of them (an RDB backend); other backends are read trial by trial.
+        """
+        with self._lock:
+            ours = {self._backend_trial[t]: (t, self._written[t].state) for t in trial_ids
+                    if t in self._backend_trial and t in self._written}
+        if not ours:
+            return {}
+        if isinstance(self._backend, RDBStorage):
+            stored = read_states(self._backend, list(ours))
+        else:
+            stored = {b: self._backend.get_trial(b).state for b in ours}
+        return {ours[b][0]: state for b, state in stored.items() if state != ours[b][1]}
+
+    def stored_trial(self, trial_id: int) -> FrozenTrial:
+        """The trial as the backend holds it now."""
+        return self._backend.get_trial(self._backend_trial[trial_id])
 
 
 def _update_generic(backend: BaseStorage, trial_id: int, old: FrozenTrial,

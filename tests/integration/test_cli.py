@@ -52,3 +52,100 @@ name = "none"
     assert "reproduced exactly" in capsys.readouterr().out
     assert main(["rerun", "cli", "7", *runs]) == 2
     assert "has no trial 7" in capsys.readouterr().err
+
+
+def _stored_study(tmp_path, name="outside"):
+    import optuna
+
+    from hpsearch.storage import open_for_writing
+
+    write_study(tmp_path, name, """
+n_trials = 3
+[space]
+learning_rate = { low = 1e-2, high = 1e-1, log = true }
+""")
+    url = f"sqlite:///{tmp_path / 'runs' / name / 'study.db'}"
+    driver = open_for_writing(url, name, optuna.samplers.RandomSampler(seed=0),
+                              optuna.pruners.NopPruner())
+    return driver, url
+
+
+def test_stop_a_trial_and_a_study_from_outside(tmp_path, capsys):
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpsearch.storage import persist_launch, stop_requested
+
+    driver, url = _stored_study(tmp_path)
+    trial = driver.study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.01, 0.1)})
+    persist_launch(driver.study, trial)
+    driver.study.set_user_attr("config_toml", (tmp_path / "outside.toml").read_text())
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    try:
+        assert main(["stop", "outside", "--trial", "5", *runs]) == 2
+        assert "has no trial 5" in capsys.readouterr().err
+        assert main(["stop", "outside", "--trial", "0", *runs]) == 0
+        assert "stopped by user" in capsys.readouterr().out
+        (stored,) = optuna.load_study(study_name="outside", storage=url).get_trials()
+        assert stored.state == TrialState.FAIL
+        assert main(["stop", "outside", "--trial", "0", *runs]) == 2
+        assert "is not running" in capsys.readouterr().err
+        # The whole study: its live driver (this test's) is named and sees the request.
+        assert not stop_requested(driver.study, since=0)
+        assert main(["stop", "outside", *runs]) == 0
+        assert "driver pid" in capsys.readouterr().out
+        assert stop_requested(driver.study, since=0)
+        assert main(["status", "outside", *runs]) == 0
+        assert "driver: driver pid" in capsys.readouterr().out
+    finally:
+        driver.close()
+    assert main(["status", "outside", *runs]) == 0
+    assert "no driver is running it" in capsys.readouterr().out
+
+
+def test_status_watch_shows_running_trials_and_leaves_cleanly(tmp_path):
+    import time
+
+    import optuna
+
+    from hpsearch import _attrs as A
+    from hpsearch.storage import persist_launch
+    from hpsearch.stored import find_study
+    from hpsearch.watch import watch
+
+    driver, _ = _stored_study(tmp_path, "watched")
+    trial = driver.study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.01, 0.1)})
+    trial.set_user_attr(A.TRIAL_NODE_IP, "127.0.0.1")
+    trial.set_user_attr(A.TRIAL_STARTED_AT, time.time() - 65)
+    trial.report(0.5, 1)
+    trial.report(0.75, 2)
+    persist_launch(driver.study, trial)
+    driver.study.set_user_attr("config_toml", (tmp_path / "watched.toml").read_text())
+    frames = []
+
+    def read():
+        stored = find_study("watched", tmp_path / "runs")
+        return stored.config, stored.study
+
+    try:
+        watch(read, frames.append, every_s=0.05, rounds=2)
+    finally:
+        driver.close()
+    assert len(frames) == 2 and all(f.startswith("\x1b[H\x1b[2J") for f in frames)
+    row = next(line for line in frames[-1].splitlines() if line.strip().startswith("0 "))
+    assert "127.0.0.1" in row and " 2 " in row and "0.7500" in row and "0:01:0" in row
+
+
+def test_dashboard_without_the_extra_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_dashboard(name, *args, **kwargs):
+        if name == "optuna_dashboard":
+            raise ModuleNotFoundError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dashboard)
+    assert main(["dashboard", "anything", "--runs-dir", str(tmp_path)]) == 2
+    assert 'pip install "hpsearch[dashboard]"' in capsys.readouterr().err
