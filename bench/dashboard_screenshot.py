@@ -87,22 +87,28 @@ def main() -> int:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "hpsearch.cli", "dashboard", "watched", "--runs-dir", str(runs),
              "--port", str(port)], cwd=work))
-        page = f"http://127.0.0.1:{port}/dashboard/studies/1"
+        base = f"http://127.0.0.1:{port}/dashboard/studies/1"
         for _ in range(100):
             try:
-                urllib.request.urlopen(page, timeout=1)
+                urllib.request.urlopen(base, timeout=1)
                 break
             except OSError:
                 time.sleep(0.2)
-        print(f"running trial has {_running_points(url)} points; shooting {page}")
+        print(f"running trial has {_running_points(url)} points")
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={work / 'chrome'}", "--virtual-time-budget=8000",
-             f"--screenshot={args.out.resolve()}", "--window-size=1400,1800", page],
-            check=True, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print(f"screenshot: {args.out}")
+        # The study page plots every trial's intermediate values, the running one's included
+        # (far down: the tall window); the trials page lists its points and "Fail trial".
+        for suffix, shot in (("", args.out),
+                             ("trials", args.out.with_name(args.out.stem + "-trials.png"))):
+            subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={work / 'chrome'}", "--virtual-time-budget=8000",
+                 f"--screenshot={shot.resolve()}", "--window-size=1400,4200",
+                 f"{base}/{suffix}"],
+                check=True, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            print(f"screenshot of {base}/{suffix}: {shot}")
         return 0
     finally:
         for proc in reversed(procs):

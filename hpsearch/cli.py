@@ -273,6 +273,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
         common(p)
         p.set_defaults(func=func)
+    from hpsearch import _cli_service
+
+    _cli_service.register(sub, common)
     return parser
 
 
