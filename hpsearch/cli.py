@@ -43,6 +43,16 @@ def _load_data(config: Any) -> Any:
                         **dict(config.dataset_options))
 
 
+def _read_storage_file(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _UsageError(f"--storage-file {path}: cannot read it ({exc})") from None
+    if not url or "\n" in url:
+        raise _UsageError(f"--storage-file {path}: expected one storage URL on one line")
+    return url
+
+
 def _find(args: argparse.Namespace) -> Any:
     from hpsearch.stored import find_study
 
@@ -61,11 +71,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from hpsearch.stored import find_study
 
     config = load_study_config(args.study)
+    if args.storage_file is not None:
+        args.storage = _read_storage_file(args.storage_file)
     dataset = _load_data(config)  # before any storage is touched: bad data fails first
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     summary = run_study(config, runs_dir=args.runs_dir, n_trials=args.n_trials,
                         storage=args.storage, address=args.address,
-                        max_in_flight=args.max_in_flight, progress=not args.no_progress,
+                        max_in_flight=args.max_in_flight,
+                        progress=("lines" if args.progress_lines else
+                                  "none" if args.no_progress else "bar"),
                         dataset=dataset)
     best = ("no complete trial yet" if summary.best_value is None else
             f"best trial {summary.best_trial}: val acc {summary.best_value:.4f} "
@@ -237,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="skip retraining the best configuration and scoring the test split")
     run.add_argument("--no-report", action="store_true", help="skip writing the report")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--progress-lines", action="store_true",
+                     help="instead of a bar, a JSON progress line on stdout every 5 s (for logs)")
+    run.add_argument("--storage-file", type=Path,
+                     help="read the storage URL from this file (keeps a password off the "
+                          "command line)")
     common(run)
     run.set_defaults(func=_cmd_run)
 

@@ -82,7 +82,8 @@ def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
 
 
 def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
-         max_in_flight: int | None, progress: bool, dataset: Any, t_call: float) -> RunSummary:
+         max_in_flight: int | None, progress: str | bool, dataset: Any, t_call: float,
+         ) -> RunSummary:
     import ray
 
     from hpsearch.dispatch import PruningChannel, warm_up_workers
@@ -135,7 +136,7 @@ def _attach_log_file(run_dir: Path) -> None:
 
 def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: int | None = None,
               storage: str | None = None, address: str | None = None,
-              max_in_flight: int | None = None, progress: bool = True,
+              max_in_flight: int | None = None, progress: str | bool = True,
               dataset: Any = None) -> RunSummary:
     """Run (or resume) a study until it has ``n_trials`` finished trials.
 
@@ -146,7 +147,8 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         storage: overrides the storage URL.
         address: overrides the Ray address ("auto", "HOST:PORT"); default an embedded instance.
         max_in_flight: overrides the number of trials run at once.
-        progress: show a progress bar on stderr.
+        progress: "bar" (on stderr; also True), "lines" (JSON lines on stdout, for a job's
+            log) or "none" (also False).
         dataset: an already loaded dataset (otherwise loaded from the config).
 
     Returns:

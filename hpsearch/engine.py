@@ -142,14 +142,14 @@ class Engine:
         summary: filled in as trials finish.
         n_target: finished trials to reach.
         max_in_flight: trials at once (default: the cluster's slots, re-read as nodes come and go).
-        progress: show a progress bar.
+        progress: "bar", "lines" (JSON lines for a log) or "none" (True/False: bar/none).
         t_call: when the run was asked for (``time.perf_counter``), for the first-result time.
         channel: the pruning channel actor, None without pruning.
         stop: polled every step; True asks the engine to stop as on Ctrl-C (a lost lease).
     """
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
-                 n_target: int, max_in_flight: int | None, progress: bool, t_call: float,
+                 n_target: int, max_in_flight: int | None, progress: str | bool, t_call: float,
                  channel: Any, stop: Callable[[], bool] = lambda: False) -> None:
         import ray
 
@@ -168,7 +168,7 @@ class Engine:
         self.engine = {"ask_s": 0.0, "tell_s": 0.0, "report_s": 0.0, "live_s": 0.0, "n_ask": 0,
                        "n_tell": 0, "n_report": 0, "n_live": 0}
         self.started_wall = time.time()
-        self.progress = Progress(n_target, self.n_done, enabled=progress)
+        self.progress = Progress(n_target, self.n_done, progress)
         best = best_trial(study)
         self.best = None if best is None else _Best(best.value, best.number)
         self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S

@@ -149,3 +149,13 @@ def test_dashboard_without_the_extra_says_how_to_get_it(tmp_path, capsys, monkey
     monkeypatch.setattr(builtins, "__import__", no_dashboard)
     assert main(["dashboard", "anything", "--runs-dir", str(tmp_path)]) == 2
     assert 'pip install "hpsearch[dashboard]"' in capsys.readouterr().err
+
+
+def test_a_storage_file_that_cannot_be_used_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "nope.url"
+    assert main(["run", "studies/digits.toml", "--storage-file", str(missing)]) == 2
+    assert f"--storage-file {missing}: cannot read it" in capsys.readouterr().err
+    two = tmp_path / "two.url"
+    two.write_text("sqlite:////a.db\nsqlite:////b.db\n")
+    assert main(["run", "studies/digits.toml", "--storage-file", str(two)]) == 2
+    assert "expected one storage URL on one line" in capsys.readouterr().err
