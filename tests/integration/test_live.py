@@ -1,4 +1,4 @@
-"""Live studies: running trials' curves reach the storage, and a trial can be stopped from outside."""
+"""Live studies: running trials' curves reach the storage; a trial can be stopped from outside."""
 
 from __future__ import annotations
 
