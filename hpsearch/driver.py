@@ -114,7 +114,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
-           stop=lambda: driver.lost).run()
+           stop=lambda: driver.lost, reproducible=getattr(config, "reproducible", False)).run()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (

@@ -146,11 +146,16 @@ class Engine:
         t_call: when the run was asked for (``time.perf_counter``), for the first-result time.
         channel: the pruning channel actor, None without pruning.
         stop: polled every step; True asks the engine to stop as on Ctrl-C (a lost lease).
+        reproducible: run trials in generations of a fixed size (``max_in_flight``, else the
+            cluster's slots at start) and tell each generation's results in trial-number order
+            once all have arrived, so sampler and pruner see the same history on every run,
+            whatever the workers' timing. Costs the idle slots at each generation's end.
     """
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
                  n_target: int, max_in_flight: int | None, progress: str | bool, t_call: float,
-                 channel: Any, stop: Callable[[], bool] = lambda: False) -> None:
+                 channel: Any, stop: Callable[[], bool] = lambda: False,
+                 reproducible: bool = False) -> None:
         import ray
 
         self.config, self.study, self.dataset, self.summary = config, study, dataset, summary
@@ -162,6 +167,9 @@ class Engine:
         self.channel = channel
         self.decides_here = config.pruner in PRUNERS_DECIDING_BY_TRIAL_NUMBER
         self.stop = stop
+        # Reproducible mode: results held until their generation is complete, then told in order.
+        self.held: list[tuple[int, Callable[[], None]]] | None = [] if reproducible else None
+        self.generation = 0
         self.running: dict[Any, _Running] = {}
         self.by_number: dict[int, Any] = {}
         self.n_done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
@@ -190,6 +198,12 @@ class Engine:
         capacity = self.fixed_in_flight or self.slots
         return capacity, _QUEUE_AHEAD if capacity >= self.slots else 0
 
+    def _generation_window(self) -> int:
+        """Reproducible mode's fixed generation size, decided once."""
+        if self.generation == 0:
+            self.generation = self.fixed_in_flight or cluster_slots(self.cpus)
+        return self.generation
+
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> None:
         """Run trials until the target is reached, the timeout passes, or a stop is asked."""
@@ -207,7 +221,14 @@ class Engine:
         live, live_due = None, time.monotonic() + LIVE_EVERY_S
         try:
             while not self.stop_requested:
-                capacity, ahead = self._window()
+                if self.held is not None:
+                    capacity, ahead = self._generation_window(), 0
+                    if self.running:  # a generation is out: launch nothing until it is back
+                        capacity = 0
+                    else:
+                        self._tell_held()
+                else:
+                    capacity, ahead = self._window()
                 self.summary.max_in_flight = max(self.summary.max_in_flight, capacity)
                 while (len(self.running) < capacity + ahead
                        and self.n_done + len(self.running) < self.n_target
@@ -238,6 +259,8 @@ class Engine:
                     self.stop_requested = True
             if self.stop_requested:
                 self._abandon_running()
+            if self.held:
+                self._tell_held()
         except KeyboardInterrupt:
             self._abandon_running()
         finally:
@@ -334,21 +357,36 @@ class Engine:
         try:
             result = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            self._finish_failed(entry, "cancelled: trial timed out")
+            self._settle(number, lambda: self._finish_failed(entry, "cancelled: trial timed out"))
             return
         except ray.exceptions.RayTaskError as exc:
             # Raised in the task but outside the trial's own code (e.g. the worker cannot import
             # the project): the trial's parameters are not to blame, the environment is.
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            self._finish_failed(entry, f"task error: {type(cause).__name__}: {cause}")
+            reason = f"task error: {type(cause).__name__}: {cause}"
+            self._settle(number, lambda: self._finish_failed(entry, reason))
             return
         except ray.exceptions.RayError as exc:
             # The worker or its node died, and Ray's retries ran out: fail it, run it again once.
             reason = f"worker lost: {type(exc).__name__}"
-            self._finish_failed(entry, reason, requeue=entry.trial.user_attrs.get(
-                A.TRIAL_RETRY_OF) is None)
+            again = entry.trial.user_attrs.get(A.TRIAL_RETRY_OF) is None
+            self._settle(number, lambda: self._finish_failed(entry, reason, requeue=again))
             return
-        self._tell(entry, result)
+        self._settle(number, lambda: self._tell(entry, result))
+
+    def _settle(self, number: int, tell: Callable[[], None]) -> None:
+        """Tell a result now, or (reproducible mode) hold it until its generation is complete."""
+        if self.held is None:
+            tell()
+        else:
+            self.held.append((number, tell))
+
+    def _tell_held(self) -> None:
+        """Tell a generation's results in trial-number order, whatever order they arrived in."""
+        if self.held:
+            held, self.held = sorted(self.held, key=lambda item: item[0]), []
+            for _, tell in held:
+                tell()
 
     def _tell(self, entry: _Running, result: Any) -> None:
         from optuna.trial import TrialState
@@ -453,6 +491,7 @@ class Engine:
             ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
             for ref in ready:
                 self._collect(ref)
+        self._tell_held()  # finished trials are kept, in order
         for ref, entry in list(self.running.items()):
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
