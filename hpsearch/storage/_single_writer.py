@@ -61,7 +61,10 @@ class SingleWriterStorage(BaseStorage):
         self._backend_study: dict[int, int] = {}  # memory study id -> backend study id
         self._backend_trial: dict[int, int] = {}  # memory trial id -> backend trial id
         self._trial_study: dict[int, int] = {}  # memory trial id -> backend study id
-        self._written: dict[int, FrozenTrial] = {}  # memory trial id -> the trial as written
+        # Memory trial id -> the trial as last written, for unfinished trials only: a finished
+        # trial can never change again (Optuna refuses), so no copy of it is kept (the memory
+        # of a 20,000-trial study would otherwise hold every trial twice).
+        self._written: dict[int, FrozenTrial] = {}
         self._dirty: set[int] = set()
 
     @property
@@ -104,7 +107,8 @@ class SingleWriterStorage(BaseStorage):
                     f"study {study_id}: stored trial numbers are not 0..{len(stored) - 1}")
             self._backend_trial[trial_id] = trial_id_of(trial)
             self._trial_study[trial_id] = study_id
-            self._written[trial_id] = snapshot(self._mem.get_trial(trial_id))
+            if not trial.state.is_finished():
+                self._written[trial_id] = snapshot(self._mem.get_trial(trial_id))
 
     def delete_study(self, study_id: int) -> None:
         self._backend.delete_study(study_id)
@@ -268,13 +272,18 @@ class SingleWriterStorage(BaseStorage):
         trial = self._mem.get_trial(trial_id)
         old = self._written.get(trial_id)
         applied = True
-        if old is None:
+        if trial_id not in self._backend_trial:
             self._backend_trial[trial_id] = self._create(trial_id, trial, conn)
+        elif old is None:  # finished and written: unreachable, Optuna refuses to change it
+            raise ValueError(f"trial {trial.number} changed after it finished")
         elif conn is not None:
             applied = update_rdb(conn, self._backend_trial[trial_id], old, trial)
         else:
             _update_generic(self._backend, self._backend_trial[trial_id], old, trial)
-        self._written[trial_id] = snapshot(trial)
+        if trial.state.is_finished():
+            self._written.pop(trial_id, None)
+        else:
+            self._written[trial_id] = snapshot(trial)
         self._dirty.discard(trial_id)
         return applied
 
