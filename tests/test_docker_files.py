@@ -40,6 +40,12 @@ def _lock() -> dict[str, str]:
     return pins
 
 
+def _ray_services(compose: dict) -> dict[str, dict]:
+    """The services that run Ray (the hpsearch image): every one but the database."""
+    return {name: s for name, s in compose["services"].items()
+            if s.get("image", "").startswith("hpsearch")}
+
+
 def _command(service: dict) -> str:
     command = service.get("command", "")
     return command if isinstance(command, str) else " ".join(command)
@@ -94,11 +100,53 @@ def test_no_port_published_beyond_loopback(compose):
             assert host_ip == "127.0.0.1", f"{name} publishes {spec} on all interfaces"
         expose = _command(service)
         assert "--dashboard-host=0.0.0.0" not in expose, name
+        assert "0.0.0.0" not in expose, name
+    # The job server is the one port published, and only on the host's loopback.
+    published = {name: _published(s) for name, s in compose["services"].items() if _published(s)}
+    assert published == {"head": [("127.0.0.1", "127.0.0.1:8265:8265")]}
+
+
+def test_head_runs_the_job_server_on_its_compose_network_address(compose):
+    command = _command(compose["services"]["head"])
+    assert "--include-dashboard=true" in command and "--dashboard-port=8265" in command
+    # Bound to the address the container's hostname resolves to (its compose network address):
+    # the network and the published 127.0.0.1 port reach it, nothing binds 0.0.0.0.
+    host = re.search(r"--dashboard-host=(\S+)", command)[1]
+    assert "gethostbyname(socket.gethostname())" in command and host.startswith('"$$(')
+    for name, service in compose["services"].items():
+        if name != "head":
+            assert "--include-dashboard=true" not in _command(service), name
+
+
+def test_compose_works_with_docker_compose_v1(compose):
+    # Debian's docker-compose 1.29 rejects a top-level `name:` (Compose v2 accepts it).
+    assert "name" not in compose and "version" not in compose
+    assert set(compose) <= {"services", "volumes", "secrets", "networks", "x-node"}
+    for name, service in compose["services"].items():
+        for dep in (service.get("depends_on") or {}).values():
+            assert set(dep) <= {"condition"}, f"{name}: depends_on keys v1 does not know"
+        assert "develop" not in service and "profiles" not in service, name
+
+
+def test_postgres_password_from_a_secret_and_data_on_a_named_volume(compose):
+    pg = compose["services"]["postgres"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", pg["image"]), "pin the server's version"
+    env = pg["environment"]
+    assert "POSTGRES_PASSWORD" not in env, "a literal password in the compose file"
+    secret = Path(env["POSTGRES_PASSWORD_FILE"]).name
+    assert env["POSTGRES_PASSWORD_FILE"] == f"/run/secrets/{secret}"
+    assert secret in pg["secrets"] and secret in compose["secrets"]
+    secret_file = Path(compose["secrets"][secret]["file"]).name
+    assert secret_file in (DOCKER / ".gitignore").read_text().split()
+    assert f"**/{secret_file}" in (DOCKER / "Dockerfile.dockerignore").read_text().split()
+    assert "pgdata:/var/lib/postgresql/data" in pg["volumes"] and "pgdata" in compose["volumes"]
+    assert "ports" not in pg and "pg_isready" in pg["healthcheck"]["test"]
 
 
 def test_token_auth_on_and_token_only_from_a_secret(compose, dockerfile):
     secrets = compose["secrets"]
-    for name, service in compose["services"].items():
+    assert {"head", "worker", "driver"} <= _ray_services(compose).keys()
+    for name, service in _ray_services(compose).items():
         env = service["environment"]
         assert env["RAY_AUTH_MODE"] == "token", name
         assert "RAY_AUTH_TOKEN" not in env, f"{name}: a literal token in the compose file"
@@ -157,7 +205,7 @@ def test_pins_satisfy_pyproject_and_cover_every_dependency():
 
 def test_dockerfile_installs_the_lock_as_constraints(dockerfile):
     assert "COPY docker/requirements.lock" in dockerfile
-    assert re.search(r"pip install -c docker/requirements.lock \.", dockerfile)
+    assert re.search(r'pip install -c docker/requirements.lock "?\.(\[postgres\])?"?', dockerfile)
     for copied in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile, re.M):
         assert (ROOT / copied).exists(), f"Dockerfile copies {copied}, which does not exist"
 
@@ -176,3 +224,41 @@ def test_cluster_launcher_file():
     assert (ROOT / mounts["~/hpsearch"]).resolve() == ROOT  # `ray up` runs from the repo root
     token = Path(mounts["~/.ray/auth_token"]).name
     assert token in (DOCKER / ".gitignore").read_text().split()
+
+
+def test_dockerfile_installs_the_postgres_driver_pinned(dockerfile):
+    assert re.search(r'pip install -c docker/requirements.lock "\.\[postgres\]"', dockerfile)
+    pins = _lock()
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["postgres"]
+    for spec in extra:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins and req.specifier.contains(pins[name]), spec
+        for flavour in req.extras:  # psycopg[binary] -> psycopg-binary, same version
+            assert pins[canonicalize_name(f"{req.name}-{flavour}")] == pins[name]
+
+
+def _user_step(dockerfile: str) -> str:
+    """The Dockerfile's RUN step that creates the user, as one shell command."""
+    steps = re.findall(r"^RUN ((?:.*\\\n)*.*)$", dockerfile, re.M)
+    step = next(s for s in steps if "useradd" in s)
+    return step.replace("\\\n", "\n")
+
+
+@pytest.mark.parametrize("uid, expected", [("1000", "1000"), ("4242", "4242"), ("0", "1000")])
+def test_user_step_builds_as_root_and_never_makes_uid_0(dockerfile, tmp_path, uid, expected):
+    """Run the user step with a stand-in useradd: a root build (UID=0) must not ask for uid 0."""
+    import subprocess
+
+    log = tmp_path / "useradd.log"
+    fake = tmp_path / "useradd"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {log}\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "UID": uid}
+    script = f"UID={uid}\n" + _user_step(dockerfile)
+    done = subprocess.run(["sh", "-ec", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    args = log.read_text().split()
+    assert args[args.index("--uid") + 1] == expected
+    assert args[-1] == "hpsearch"
