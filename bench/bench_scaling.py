@@ -9,15 +9,17 @@ Part 2 (driver, no Ray): what one trial costs the driver as a study grows, to ex
 100,000 trials: the sampler's ``ask`` (TPE, random) against the number of finished trials, and
 a trial's storage work (ask, its write at launch, its curve and attributes, ``tell``) against the
 number of trials already stored, with hpsearch's driver storage beside Optuna's own SQLite
-storage used the same way.
+storage used the same way, and both again on PostgreSQL with ``--storage-url``.
 
     python bench/bench_scaling.py                 # both parts; JSON to stdout
     python bench/bench_scaling.py --part driver --sizes 0 1000 5000
+    python bench/bench_scaling.py --part driver --storage-url postgres   # + a local PostgreSQL
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -180,12 +182,14 @@ def _one_trial(study, storage, epochs: int) -> tuple[float, float, float, float]
     return t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3
 
 
-def bench_storage(sizes: list[int], repeats: int, epochs: int) -> list[dict]:
+def bench_storage(sizes: list[int], repeats: int, epochs: int,
+                  pg_url: str | None = None) -> list[dict]:
     """ms of storage work per trial against the number of trials stored.
 
     hpsearch's driver storage (memory reads, one transaction at launch and one at tell) beside
     Optuna's own SQLite storage used the same way (public API, one commit per call), side by
-    side on files of the same size.
+    side on files of the same size. With ``pg_url`` (a PostgreSQL database), the same two again
+    on it ("optuna_pg", "hpsearch_pg"), as two studies of that database, removed afterwards.
     """
     import numpy as np
     import optuna
@@ -196,41 +200,87 @@ def bench_storage(sizes: list[int], repeats: int, epochs: int) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
     with tempfile.TemporaryDirectory(prefix="hps") as tmp:
-        urls = {kind: f"sqlite:///{tmp}/{kind}.db" for kind in ("optuna", "hpsearch")}
+        # kind -> (URL, study name)
+        where = {kind: (f"sqlite:///{tmp}/{kind}.db", "s") for kind in ("optuna", "hpsearch")}
+        if pg_url is not None:
+            tag = f"bench_{os.getpid()}_{int(time.time())}"
+            where |= {f"{kind}_pg": (pg_url, f"{tag}_{kind}") for kind in ("optuna", "hpsearch")}
         fill = {kind: optuna.create_study(storage=_make_storage(url), direction="maximize",
-                                          study_name="s")
-                for kind, url in urls.items()}
-        stored = 0
-        for size in sizes:
-            for study in fill.values():
-                _fill(study, size - stored, np.random.default_rng(size))
-            stored = size
-            t0 = time.perf_counter()
-            mine = SingleWriterStorage(_make_storage(urls["hpsearch"]))
-            studies = {
-                "optuna": (optuna.load_study(study_name="s", storage=_make_storage(
-                    urls["optuna"]), sampler=optuna.samplers.RandomSampler(seed=0)), None),
-                "hpsearch": (optuna.load_study(study_name="s", storage=mine,
-                                               sampler=optuna.samplers.RandomSampler(seed=0)),
-                             mine),
-            }
-            open_ms = 1000 * (time.perf_counter() - t0)
-            times: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in studies}
-            for _ in range(repeats):  # interleaved, so load from elsewhere hits both alike
-                for kind, (study, storage) in studies.items():
-                    times[kind].append(_one_trial(study, storage, epochs))
-            stored += repeats  # both files grew alike
-            for kind, samples in times.items():
-                cols = [round(1000 * statistics.median(col), 2)
-                        for col in zip(*samples, strict=True)]
-                rows.append({"storage": kind, "stored": size, "epochs": epochs,
-                             "ask_ms": cols[0], "launch_ms": cols[1], "record_ms": cols[2],
-                             "tell_ms": cols[3], "total_ms": round(sum(cols), 2),
-                             "open_ms": round(open_ms) if kind == "hpsearch" else None,
-                             "db_mb": round(Path(f"{tmp}/{kind}.db").stat().st_size / 2**20,
-                                            1)})
-                print(json.dumps(rows[-1]), file=sys.stderr)
+                                          study_name=name)
+                for kind, (url, name) in where.items()}
+        try:
+            stored = 0
+            for size in sizes:
+                for study in fill.values():
+                    _fill(study, size - stored, np.random.default_rng(size))
+                stored = size
+                studies, open_ms = {}, {}
+                for kind, (url, name) in where.items():
+                    t0 = time.perf_counter()
+                    if kind.startswith("hpsearch"):
+                        mine = SingleWriterStorage(_make_storage(url))
+                        studies[kind] = (optuna.load_study(
+                            study_name=name, storage=mine,
+                            sampler=optuna.samplers.RandomSampler(seed=0)), mine)
+                    else:
+                        studies[kind] = (optuna.load_study(
+                            study_name=name, storage=_make_storage(url),
+                            sampler=optuna.samplers.RandomSampler(seed=0)), None)
+                    open_ms[kind] = 1000 * (time.perf_counter() - t0)
+                times: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in studies}
+                for _ in range(repeats):  # interleaved, so load from elsewhere hits all alike
+                    for kind, (study, storage) in studies.items():
+                        times[kind].append(_one_trial(study, storage, epochs))
+                stored += repeats  # all grew alike
+                for kind, samples in times.items():
+                    cols = [round(1000 * statistics.median(col), 2)
+                            for col in zip(*samples, strict=True)]
+                    rows.append({"storage": kind, "stored": size, "epochs": epochs,
+                                 "ask_ms": cols[0], "launch_ms": cols[1], "record_ms": cols[2],
+                                 "tell_ms": cols[3], "total_ms": round(sum(cols), 2),
+                                 "open_ms": (round(open_ms[kind])
+                                             if kind.startswith("hpsearch") else None),
+                                 "db_mb": _db_mb(where[kind][0])})
+                    print(json.dumps(rows[-1]), file=sys.stderr)
+        finally:
+            if pg_url is not None:
+                backend = _make_storage(pg_url)
+                for url, name in where.values():
+                    if url == pg_url:
+                        optuna.delete_study(study_name=name, storage=backend)
     return rows
+
+
+def _db_mb(url: str) -> float:
+    """The database's size: the SQLite file, or the whole PostgreSQL database (both studies)."""
+    if url.startswith("sqlite:///"):
+        return round(Path(url.removeprefix("sqlite:///")).stat().st_size / 2**20, 1)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    finally:
+        engine.dispose()
+    return round(size / 2**20, 1)
+
+
+@contextlib.contextmanager
+def _postgres(url: str | None):
+    """The PostgreSQL database to measure: ``url`` as given, or with "postgres" a throwaway
+    server (PostgreSQL's default, durable settings) started and stopped here."""
+    if url != "postgres":
+        yield url
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _postgres import start_throwaway, stop
+
+    server = start_throwaway(durable=True)
+    try:
+        yield server.url
+    finally:
+        stop(server)
 
 
 def main() -> None:
@@ -241,13 +291,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1000, 3000, 10000])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--storage-url", metavar="URL", help=(
+        "also measure the driver's storage on this PostgreSQL database (postgresql://USER:PASS@"
+        "HOST:PORT/DB), or 'postgres' for a throwaway local server (needs PostgreSQL's "
+        "programs and psycopg: pip install -e '.[postgres]')"))
     args = parser.parse_args()
     out: dict = {"cpus": os.cpu_count()}
     if args.part in ("all", "cluster"):
         out["cluster"] = bench_cluster(args.workers, args.n_trials, args.epochs)
     if args.part in ("all", "driver"):
         out["sampler"] = bench_sampler(args.sizes, args.repeats)
-        out["storage"] = bench_storage(args.sizes, args.repeats, epochs=30)
+        with _postgres(args.storage_url) as pg_url:
+            out["storage"] = bench_storage(args.sizes, args.repeats, epochs=30, pg_url=pg_url)
     print(json.dumps(out, indent=1))
 
 
