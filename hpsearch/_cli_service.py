@@ -24,9 +24,13 @@ _ADDRESS_HELP = ("the cluster's job server, http://HEAD:8265 (default: $RAY_API_
 def _one_line_errors(func: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
     @functools.wraps(func)
     def wrapper(args: argparse.Namespace) -> int:
-        from hpsearch.service import ServiceError
+        from hpsearch.service import ServiceError, token_in_clear
         from hpsearch.storage import redact
 
+        if host := token_in_clear(getattr(args, "address", None)):
+            print(f"warning: Ray's token goes to {host} over plain HTTP, readable on the way; "
+                  f"prefer an SSH tunnel (ssh -L 8265:127.0.0.1:8265 {host}) and "
+                  "--address http://127.0.0.1:8265", file=sys.stderr)
         try:
             return func(args)
         except ServiceError as exc:

@@ -62,6 +62,7 @@ __all__ = [
     "stop_job",
     "submit_study",
     "tail_logs",
+    "token_in_clear",
 ]
 
 #: Metadata key that marks a job submitted by hpsearch (value "1").
@@ -103,6 +104,22 @@ def _normalize(address: str | None) -> str:
         raise ServiceError(f"--address {address!r}: expected the job server's URL, "
                            "http://HOST:PORT (port 8265 by default), not Ray's GCS address")
     return address.rstrip("/")
+
+
+def token_in_clear(address: str | None) -> str | None:
+    """The host, when requests to ``address`` would carry the token unencrypted off this machine.
+
+    Plain HTTP to a host other than loopback: the token (which lets anyone run code on the
+    cluster) crosses the network readable. An SSH tunnel avoids that.
+    """
+    try:
+        parsed = urllib.parse.urlsplit(_normalize(address))
+    except ServiceError:
+        return None
+    host = parsed.hostname or ""
+    if parsed.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        return host
+    return None
 
 
 def _token() -> str | None:
@@ -477,7 +494,11 @@ def list_jobs(address: str | None) -> list[JobRow]:
 
 
 def find_job(client: _Client, job_or_name: str) -> Any:
-    """The job ``job_or_name`` names: a job id, or a study name (its latest job)."""
+    """The job ``job_or_name`` names: a job id, a study name or study file (its latest job)."""
+    if job_or_name.endswith(".toml") or Path(job_or_name).is_file():
+        from hpsearch.config import load_study_config
+
+        job_or_name = load_study_config(Path(job_or_name)).name
     jobs = _hpsearch_jobs(client)
     for job in jobs:
         if job.submission_id == job_or_name:

@@ -112,6 +112,14 @@ def test_token_sent_from_env_file_or_home(capsys, tmp_path, token_env, monkeypat
         assert {auth for _, _, auth in server.requests} == {f"Bearer {TOKEN}"}
 
 
+def test_plain_http_off_this_machine_is_warned_about(capsys, study_file, token_env):
+    assert service.token_in_clear("http://10.0.0.5:8265") == "10.0.0.5"
+    assert service.token_in_clear("https://head.example:8265") is None
+    assert service.token_in_clear("127.0.0.1:8265") is None
+    code, _, err = _run(capsys, "submit", str(study_file), "--address", "http://192.0.2.1:1")
+    assert code == 2 and err.startswith("warning: Ray's token goes to 192.0.2.1 over plain HTTP")
+
+
 def test_invalid_study_file_is_refused_before_contact(capsys, tmp_path, token_env):
     bad = tmp_path / "bad.toml"
     bad.write_text(STUDY.format(name="bad", n_trials=4, epochs=50) + "\n[surprise]\nx = 1\n")
@@ -215,14 +223,22 @@ def _wait(what: str, condition, timeout_s: float, every_s: float = 1.0):
     pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def _busy_seconds(trials, start: float, end: float) -> float:
-    """Trial-seconds a study ran within [start, end] (from started_at and duration_s)."""
-    total = 0.0
+def _busy_seconds(trials, start: float, end: float) -> tuple[float, int]:
+    """(trial-seconds a study ran within [start, end], trials started in it).
+
+    From each trial's started_at and duration_s; a trial cut off by a stop has no duration and
+    counts until it was recorded finished.
+    """
+    total, started = 0.0, 0
     for t in trials:
         began, took = t.user_attrs.get(A.TRIAL_STARTED_AT), t.user_attrs.get(A.TRIAL_DURATION)
-        if began is not None and took is not None:
-            total += max(0.0, min(began + took, end) - max(began, start))
-    return total
+        if began is None:
+            continue
+        ended = began + took if took is not None else (
+            t.datetime_complete.timestamp() if t.datetime_complete else end)
+        total += max(0.0, min(ended, end) - max(began, start))
+        started += start <= began < end
+    return total, started
 
 
 @pytest.mark.cluster
@@ -246,7 +262,6 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
     assert service.list_jobs(address) == []
 
     # Two studies submitted at once.
-    t_submit = time.time()
     job_ids = {}
     for name in ("svc_a", "svc_b"):
         done = _cli(cluster, "submit", str(files[name]), "--address", address,
@@ -269,6 +284,7 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
         (ts := _trials("svc_b", urls["svc_b"]))
         and sum(t.state == TrialState.COMPLETE for t in ts) >= 2
         and any(t.state == TrialState.RUNNING for t in ts)), 240, 0.3)
+    t_stop = time.time()
     message = service.stop_job(address, "svc_b")
     assert "stopped after" in message, message
     before = _trials("svc_b", urls["svc_b"])
@@ -312,16 +328,26 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
     assert by_job[job_ids["svc_b"]][1:3] == ["STOPPED", "svc_b"]
     assert [r.status for r in rows if r.study == "svc_b"] == ["STOPPED", "SUCCEEDED"]
     assert [r.done for r in rows if r.study == "svc_b"][-1] == 10
-    # A study name means its latest job.
+    # A study name (or its file) means its latest job.
+    latest_b = [r.job_id for r in rows if r.study == "svc_b"][-1]
+    assert latest_b != job_ids["svc_b"]
+    assert service.job_logs(address, str(files["svc_b"]))[0] == latest_b
     done = _cli(cluster, "logs", "svc_b", "--address", address)
     assert done.returncode == 0 and "hpsearch-progress" in done.stdout
     assert '"done": 10' in done.stdout.strip().splitlines()[-1] or '"done": 10' in done.stdout
 
-    # How the cluster's 2 CPUs were shared while both studies ran (before svc_b was stopped).
-    overlap_end = min(max(t.datetime_complete.timestamp() for t in trials["svc_a"]
-                          if t.datetime_complete), time.time())
-    shares = {name: _busy_seconds(ts, t_submit, overlap_end) for name, ts in trials.items()}
-    print(f"\ntrial-seconds while both ran ({overlap_end - t_submit:.0f} s): "
-          + json.dumps({k: round(v, 1) for k, v in shares.items()}))
-    assert all(v > 0 for v in shares.values()), f"a study starved: {shares}"
+    # A finished job's log, followed: printed whole, and the command returns.
+    done = _cli(cluster, "logs", job_ids["svc_a"], "--address", address, "--follow")
+    assert done.returncode == 0 and '"done": 6, "target": 6' in done.stdout, done.stderr
+
+    # How the cluster's 2 CPUs were shared while both studies ran: from the later study's first
+    # trial until svc_a finished or svc_b was stopped, whichever came first.
+    first = {name: min(t.user_attrs[A.TRIAL_STARTED_AT] for t in ts
+                       if A.TRIAL_STARTED_AT in t.user_attrs) for name, ts in trials.items()}
+    a_end = max(t.datetime_complete.timestamp() for t in trials["svc_a"])
+    start, end = max(first.values()), min(a_end, t_stop)
+    shares = {name: _busy_seconds(ts, start, end) for name, ts in trials.items()}
+    print(f"\nwhile both ran ({end - start:.0f} s, 2 CPUs): trial-seconds and trials started "
+          + json.dumps({k: [round(v[0], 1), v[1]] for k, v in shares.items()}))
+    assert end > start and all(v[0] > 0 for v in shares.values()), f"a study starved: {shares}"
     assert os.environ["RAY_AUTH_TOKEN"] == cluster.token
