@@ -12,6 +12,7 @@ import math
 import re
 import stat
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "SAMPLERS",
     "ConfigError",
     "RunSettings",
+    "SelectionSettings",
     "StudyConfig",
     "check_memory",
     "check_space_against_data",
@@ -63,8 +65,13 @@ PRUNERS: dict[str, str | None] = {
     "percentile": "PercentilePruner",
     "successive_halving": "SuccessiveHalvingPruner",
     "hyperband": "HyperbandPruner",
+    # Compares a trial's per-fold values with the best trial's, fold by fold (a paired test):
+    # for cross-validated studies ([selection] folds), where each fold's score is one step.
+    "wilcoxon": "WilcoxonPruner",
     "none": None,
 }
+# Pruners whose steps must be folds, not epochs.
+PRUNERS_NEEDING_FOLDS = frozenset({"wilcoxon"})
 # Pruners that assign brackets by stored trial number (Hyperband): they must decide on the stored
 # study, in the driver, not on the pruning channel's copy of the curves.
 PRUNERS_DECIDING_BY_TRIAL_NUMBER = frozenset({"hyperband"})
@@ -114,9 +121,13 @@ _OPTION_RULES: dict[str, tuple[str, Any, Any]] = {
     "reduction_factor": ("int", 2, 1000),
     "min_early_stopping_rate": ("int", 0, 1000),
     "bootstrap_count": ("int", 0, MAX_TRIALS),
+    "p_threshold": ("float", 0.0, 1.0),
+    "n_startup_steps": ("int", 0, 10**9),
 }
-_SECTIONS = {"study", "dataset", "space", "sampler", "pruner", "run"}
-_STUDY_KEYS = {"name", "seed", "n_trials", "timeout_s", "metric", "description"}
+_SECTIONS = {"study", "dataset", "space", "sampler", "pruner", "run", "selection"}
+_STUDY_KEYS = {"name", "seed", "n_trials", "timeout_s", "metric", "description", "reproducible"}
+_SELECTION_KEYS = {"folds", "refit", "ensemble"}
+MAX_ENSEMBLE = 50
 _RUN_KEYS = {
     "storage",
     "address",
@@ -155,6 +166,31 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class SelectionSettings:
+    """How the best configuration is chosen and what is tested (``[selection]``).
+
+    Attributes:
+        folds: 0 for selection on the one validation split; k >= 2 for stratified k-fold
+            cross-validation over train + validation (seeded by the study seed): each trial's
+            value is the mean over folds, its per-fold values are stored (``fold_values``).
+        refit: retrain the chosen configuration on all non-test data (train + validation) before
+            the one test scoring, as scikit-learn's ``GridSearchCV`` refits. Default: on with
+            folds, off without (the model is then the trial's own, trained on train alone).
+        ensemble: also test the average of the predicted probabilities of the top ``ensemble``
+            configurations (each refit like the best); 1: the best configuration alone.
+    """
+
+    folds: int = 0
+    refit: bool = False
+    ensemble: int = 1
+
+    @property
+    def cross_validated(self) -> bool:
+        """Whether trials are scored by k-fold cross-validation."""
+        return self.folds >= 2
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated study file.
 
@@ -173,6 +209,10 @@ class StudyConfig:
         pruner: pruner name (a key of ``PRUNERS``).
         pruner_options: keyword arguments for the pruner.
         run: where and how trials run.
+        selection: how the best configuration is chosen and tested (``[selection]``).
+        reproducible: the same study file gives the same trials, values and best
+            configuration on every run, whatever the timing of parallel trials (the engine asks
+            for a trial only once its parameters cannot depend on a result still to come).
         source: the file it came from (None when parsed from a string).
         text: the TOML text, stored on the study so a run can be traced and re-run.
     """
@@ -192,6 +232,8 @@ class StudyConfig:
     pruner: str = "median"
     pruner_options: Mapping[str, Any] = field(default_factory=dict)
     run: RunSettings = field(default_factory=RunSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    reproducible: bool = False
     source: Path | None = None
     text: str = ""
 
@@ -214,7 +256,9 @@ class StudyConfig:
         cls_name = PRUNERS[self.pruner]
         if cls_name is None:
             return optuna.pruners.NopPruner()
-        return getattr(optuna.pruners, cls_name)(**self.pruner_options)
+        with warnings.catch_warnings():  # WilcoxonPruner is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return getattr(optuna.pruners, cls_name)(**self.pruner_options)
 
 
 def _where(source: Path | str | None, key: str) -> str:
@@ -357,6 +401,27 @@ def _parse_run(raw: dict[str, Any], source: Any) -> RunSettings:
     return RunSettings(**kwargs)
 
 
+def _parse_selection(raw: dict[str, Any], source: Any) -> SelectionSettings:
+    from hpsearch.datasets import MAX_FOLDS
+
+    if unknown := set(raw) - _SELECTION_KEYS:
+        raise ConfigError(f"{_where(source, 'selection')}: unknown keys {sorted(unknown)}; "
+                          f"expected some of {sorted(_SELECTION_KEYS)}")
+    w = lambda key: _where(source, f"selection.{key}")  # noqa: E731
+    folds = raw.get("folds", 0)
+    what = f"0 (one validation split) or an integer in [2, {MAX_FOLDS}] (k-fold)"
+    _typed(folds, int, w("folds"), what)
+    if folds != 0 and not 2 <= folds <= MAX_FOLDS:
+        raise ConfigError(f"{w('folds')}: expected {what}, got {folds!r}")
+    refit = _typed(raw.get("refit", folds >= 2), bool, w("refit"), "true or false")
+    ensemble = raw.get("ensemble", 1)
+    what = f"an integer in [1, {MAX_ENSEMBLE}] (1: the best configuration alone)"
+    _typed(ensemble, int, w("ensemble"), what)
+    if not 1 <= ensemble <= MAX_ENSEMBLE:
+        raise ConfigError(f"{w('ensemble')}: expected {what}, got {ensemble!r}")
+    return SelectionSettings(folds=folds, refit=refit, ensemble=ensemble)
+
+
 def parse_study_config(text: str, source: Path | str | None = None) -> StudyConfig:
     """Validate a study file's text.
 
@@ -416,6 +481,8 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
                                     "a positive finite number of seconds"))
     description = _typed(study.get("description", ""), str, _where(source, "study.description"),
                          "a string")
+    reproducible = _typed(study.get("reproducible", False), bool,
+                          _where(source, "study.reproducible"), "true or false")
 
     dataset = _table(raw, "dataset", source)
     ds_name = dataset.pop("name", "digits")
@@ -428,10 +495,16 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     if "seed" in dataset:
         raise ConfigError(f"{_where(source, 'dataset.seed')}: the split is seeded by study.seed; "
                           "remove dataset.seed")
+    if "folds" in dataset:
+        raise ConfigError(f"{_where(source, 'dataset.folds')}: cross-validation is a way of "
+                          "selecting; move it to [selection] folds")
+    selection = _parse_selection(_table(raw, "selection", source), source)
+    if selection.cross_validated:  # the loaded dataset carries the folds to every worker
+        dataset["folds"] = selection.folds
     if unknown := set(dataset) - set(dataset_options(ds_name)):
         raise ConfigError(f"{_where(source, 'dataset')}: unknown options {sorted(unknown)} for "
                           f"dataset {ds_name!r}; expected some of "
-                          f"{sorted(set(dataset_options(ds_name)) - {'seed'})}")
+                          f"{sorted(set(dataset_options(ds_name)) - {'seed', 'folds'})}")
     try:
         resolved = check_dataset_options(ds_name, {**dataset, "seed": seed})
     except DatasetError as exc:
@@ -451,6 +524,10 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     sampler, sampler_options = _parse_sampler(_table(raw, "sampler", source), source)
     pruner, pruner_options = _parse_pruner(_table(raw, "pruner", source), source)
     run = _parse_run(_table(raw, "run", source), source)
+    if pruner in PRUNERS_NEEDING_FOLDS and not selection.cross_validated:
+        raise ConfigError(f"{_where(source, 'pruner.name')}: {pruner!r} compares a trial's "
+                          "per-fold values with the best trial's; it needs cross-validation: add "
+                          "[selection] folds = 5 (or use 'median' on a single split)")
 
     if sampler == "grid":
         try:
@@ -474,8 +551,8 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
         name=name, seed=seed, n_trials=n_trials, timeout_s=timeout_s, metric=metric,
         description=description, dataset=ds_name, dataset_path=ds_path,
         dataset_options=dataset, space=space, sampler=sampler, sampler_options=sampler_options,
-        pruner=pruner, pruner_options=pruner_options, run=run,
-        source=Path(source) if source else None, text=text,
+        pruner=pruner, pruner_options=pruner_options, run=run, selection=selection,
+        reproducible=reproducible, source=Path(source) if source else None, text=text,
     )
     # Build once now so that bad option values (Optuna's own checks) fail before anything starts.
     for what, make in (("sampler", config.make_sampler), ("pruner", config.make_pruner)):
@@ -621,6 +698,10 @@ def check_space_against_data(config: StudyConfig, dataset: Any,
             raise ConfigError(
                 f"{_where(source, 'space.num_conv_stages')}: up to {stages} stages each halve "
                 f"the image, but {shape[1]}x{shape[2]} images allow at most {fits}")
+    folds = config.selection.folds
+    if folds and folds > (n_pool := len(dataset.y_train) + len(dataset.y_val)):
+        raise ConfigError(f"{_where(source, 'selection.folds')}: {folds} folds but only {n_pool} "
+                          "training and validation examples; lower folds")
     if _may_be(space, "augment", "flip") and dataset.image_shape is None:
         raise ConfigError(f"{_where(source, 'space.augment')}: 'flip' mirrors images, but "
                           f"dataset {dataset.name!r} has no image shape (per-sample shape "

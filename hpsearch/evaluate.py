@@ -84,6 +84,21 @@ class Evaluation:
         seed_mean: mean test accuracy over the trial's seed and the extra seeds (None without
             extra seeds).
         seed_std: their standard deviation (ddof=1).
+        refit: the model was retrained on all non-test data and kept at its last epoch
+            (``[selection] refit``), as scikit-learn's ``GridSearchCV`` refits.
+        estimate: what the search promised: the chosen trial's value (its mean over folds
+            with cross-validation).
+        estimate_low: lower end of the estimate's 95% interval (``hpsearch.results.selection``).
+        estimate_high: upper end.
+        estimate_from: what the estimate and its interval rest on, in words.
+        fold_values: the chosen trial's per-fold validation accuracies (empty on one split).
+        n_tied: complete trials statistically tied with the chosen one (itself excluded).
+        gap: ``test_accuracy - estimate`` (negative: the search promised more than the test gave).
+        ensemble_trials: the trials whose refit models were averaged (``[selection] ensemble``;
+            empty without an ensemble).
+        ensemble_test_accuracy: the averaged probabilities' accuracy on the test split.
+        ensemble_ci_low: its 95% bootstrap interval.
+        ensemble_ci_high: upper end.
         created: ISO time of the evaluation.
         model_path: where the model was saved (not stored in the JSON; set on load).
     """
@@ -110,6 +125,18 @@ class Evaluation:
     extra_seeds: list[dict[str, Any]] = field(default_factory=list)
     seed_mean: float | None = None
     seed_std: float | None = None
+    refit: bool = False
+    estimate: float | None = None
+    estimate_low: float | None = None
+    estimate_high: float | None = None
+    estimate_from: str = ""
+    fold_values: list[float] = field(default_factory=list)
+    n_tied: int | None = None
+    gap: float | None = None
+    ensemble_trials: list[int] = field(default_factory=list)
+    ensemble_test_accuracy: float | None = None
+    ensemble_ci_low: float | None = None
+    ensemble_ci_high: float | None = None
     created: str = ""
     model_path: Path | None = None
 
@@ -121,6 +148,12 @@ class Evaluation:
         if self.seed_mean is not None:
             text += (f"; over {len(self.extra_seeds) + 1} seeds {self.seed_mean:.4f} "
                      f"± {self.seed_std:.4f}")
+        if self.estimate is not None and self.gap is not None:
+            text += (f"; estimated {self.estimate:.4f} ({self.estimate_low:.4f}-"
+                     f"{self.estimate_high:.4f}), gap {self.gap:+.4f}")
+        if self.ensemble_test_accuracy is not None:
+            text += (f"; ensemble of {len(self.ensemble_trials)}: "
+                     f"{self.ensemble_test_accuracy:.4f}")
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -156,13 +189,33 @@ def _training_data(dataset: Any, train_on_val: bool) -> dict[str, np.ndarray]:
 
 
 def _fit(params: Mapping[str, Any], dataset: Any, seed: int,
-         data: Mapping[str, np.ndarray] | None = None) -> tuple[Any, Any]:
+         data: Mapping[str, np.ndarray] | None = None, keep: str = "best") -> tuple[Any, Any]:
     """(model, solver) trained exactly as the search's worker trains ``params`` with ``seed``."""
     from hpsearch.worker import fit
 
     return fit(params, data if data is not None else dataset.as_solver_data(),
                tuple(dataset.input_shape), dataset.num_classes, seed,
-               image_shape=dataset.image_shape)
+               image_shape=dataset.image_shape, keep=keep)
+
+
+def _ensemble_members(study: Any, best: Any, size: int) -> list[Any]:
+    """The next ``size - 1`` complete trials after ``best`` (highest value, then lowest number),
+    skipping trials whose parameters repeat one already taken."""
+    from optuna.trial import TrialState
+
+    if size <= 1:
+        return []
+    ranked = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                    key=lambda t: (-t.value, t.number))
+    taken, members = [best.params], []
+    for trial in ranked:
+        if len(members) == size - 1:
+            break
+        if trial.params in taken or A.TRIAL_SEED not in trial.user_attrs:
+            continue
+        taken.append(trial.params)
+        members.append(trial)
+    return members
 
 
 def _score_on_test(models: Sequence[Any], dataset: Any,
@@ -175,6 +228,20 @@ def _score_on_test(models: Sequence[Any], dataset: Any,
 def _predictions(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(labels, predicted classes)."""
     return np.asarray(y), np.asarray(model.predict(X))
+
+
+def _predictions_and_probabilities(model: Any, X: np.ndarray,
+                                   y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, predicted classes, (N, num_classes) softmax probabilities), in test mode."""
+    probs = np.concatenate([_softmax(np.asarray(model.loss(X[i:i + _SCORE_CHUNK]),
+                                                dtype=np.float64))
+                            for i in range(0, len(X), _SCORE_CHUNK)])
+    return np.asarray(y), probs.argmax(axis=1), probs
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _loss_and_accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -231,7 +298,8 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
         out_dir: the study's run folder; ``best/model.npz`` and ``best/metrics.json`` go there.
         extra_seeds: retrain with this many further seeds and report the mean and standard
             deviation of their test accuracy (with the trial's own seed).
-        train_on_val: retrain on train + validation instead of train alone.
+        train_on_val: retrain on train + validation instead of train alone (as
+            ``[selection] refit = true`` does, which also keeps the last epoch's model).
         n_bootstrap: resamples for the 95% confidence interval (seeded by the trial seed).
 
     Returns:
@@ -253,16 +321,34 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     if A.TRIAL_SEED not in best.user_attrs:
         raise EvaluationError(f"trial {best.number} has no recorded seed; cannot retrain it")
     _check_dataset(study, dataset)
+    from hpsearch.results import selection
+
+    selection_ = getattr(config, "selection", None)
+    refit = bool(selection_ is not None and selection_.refit)
+    train_on_val = train_on_val or refit
+    keep = "last" if refit else "best"
     seed = int(best.user_attrs[A.TRIAL_SEED])
     params = resolve_params(best.params, config.space)
     data = _training_data(dataset, train_on_val)
     shape = tuple(dataset.input_shape)
+    chosen = selection(study, config, n_val=len(dataset.y_val))
 
-    model, solver = _fit(params, dataset, seed, data)
+    model, solver = _fit(params, dataset, seed, data, keep=keep)
     seeds = [extra_seed(seed, k) for k in range(1, extra_seeds + 1)]
-    others = [_fit(params, dataset, s, data)[0] for s in seeds]
-    scored = _score_on_test([model, *others], dataset, _predictions)
-    y_test, predictions = scored[0][0], [p for _, p in scored]
+    others = [_fit(params, dataset, s, data, keep=keep)[0] for s in seeds]
+    members = _ensemble_members(study, best, getattr(selection_, "ensemble", 1))
+    ensemble = [_fit(resolve_params(t.params, config.space), dataset,
+                     int(t.user_attrs[A.TRIAL_SEED]), data, keep=keep)[0] for t in members]
+    scored = _score_on_test([model, *others, *ensemble], dataset, _predictions_and_probabilities)
+    y_test = scored[0][0]
+    predictions = [p for _, p, _ in scored[:1 + len(others)]]
+    ensemble_acc = ensemble_ci = None
+    if members:
+        mean_probs = np.mean([scored[0][2]] + [pr for _, _, pr in scored[1 + len(others):]],
+                             axis=0)
+        ensemble_correct = (mean_probs.argmax(axis=1) == y_test).astype(np.float64)
+        ensemble_acc = float(ensemble_correct.mean())
+        ensemble_ci = _bootstrap_ci(ensemble_correct, n_bootstrap, seed)
 
     correct = (predictions[0] == y_test).astype(np.float64)
     confusion = _confusion(y_test, predictions[0], dataset.num_classes)
@@ -288,6 +374,14 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
                      for s, a in zip(seeds, accuracies[1:], strict=True)],
         seed_mean=float(np.mean(accuracies)) if seeds else None,
         seed_std=float(np.std(accuracies, ddof=1)) if seeds else None,
+        refit=refit, estimate=chosen.estimate, estimate_low=chosen.low,
+        estimate_high=chosen.high, estimate_from=chosen.basis,
+        fold_values=list(chosen.fold_values), n_tied=len(chosen.tied),
+        gap=accuracies[0] - chosen.estimate,
+        ensemble_trials=[best.number, *[t.number for t in members]] if members else [],
+        ensemble_test_accuracy=ensemble_acc,
+        ensemble_ci_low=ensemble_ci[0] if ensemble_ci else None,
+        ensemble_ci_high=ensemble_ci[1] if ensemble_ci else None,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     best_dir = Path(out_dir) / _BEST_DIR

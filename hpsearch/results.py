@@ -26,15 +26,19 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SETTINGS",
     "STATES",
+    "TRIAL_FOLD_VALUES",
+    "Selection",
     "Setting",
     "best_trial",
     "comparison_settings",
     "export_tables",
+    "fold_values",
     "gap_table",
     "grid_table",
     "intermediate_frame",
     "is_comparison",
     "param_columns",
+    "selection",
     "summary_facts",
     "trials_frame",
     "varied_params",
@@ -74,6 +78,9 @@ _ATTR_COLUMNS = {
     "pruned_at_epoch": A.TRIAL_PRUNED_AT,
     "retry_of": A.TRIAL_RETRY_OF,
 }
+# A cross-validated trial's per-fold validation accuracies (trial user attribute, a list).
+TRIAL_FOLD_VALUES = "fold_values"
+_FOLD_COLUMN = "fold_values"  # trials table column: "0.9800 0.9733 ..." (cross-validated studies)
 _INT_COLUMNS = ("number", "epochs_run", "seed", "pruned_at_epoch", "retry_of")
 _STR_COLUMNS = ("state", "node", "dataset_fingerprint", "failure_reason")
 
@@ -113,7 +120,8 @@ def _resolved(params: Mapping[str, Any], config: Any) -> dict[str, Any]:
 
 def param_columns(frame: pd.DataFrame) -> list[str]:
     """The parameter columns of a ``trials_frame`` (everything between the fixed columns)."""
-    return [c for c in frame.columns if c not in _LEADING and c not in _TRAILING]
+    return [c for c in frame.columns
+            if c not in _LEADING and c not in _TRAILING and c != _FOLD_COLUMN]
 
 
 def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
@@ -130,7 +138,9 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         then ``epochs_run``, ``duration_s``, ``started_at`` (when the worker began training, in
         Unix seconds), ``seed``, ``node``, ``dataset_fingerprint``,
         ``failure_reason``, ``pruned_at_epoch``, ``retry_of``, ``datetime_start`` and
-        ``datetime_complete``. Missing values are NA.
+        ``datetime_complete``. Missing values are NA. A cross-validated study (per-fold values
+        stored, or ``config.selection.folds``) also has ``fold_values`` after ``value``: each
+        fold's validation accuracy, space-separated, in fold order.
     """
     from hpsearch.storage import enqueued_params
 
@@ -149,12 +159,17 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         row.update({col: attrs.get(key) for col, key in _ATTR_COLUMNS.items()})
         row["datetime_start"] = trial.datetime_start
         row["datetime_complete"] = trial.datetime_complete
+        folds = fold_values(trial, config)
+        row[_FOLD_COLUMN] = (" ".join(f"{v:.4f}" for v in folds) if folds
+                             else None)
         rows.append(row)
     # Parameter names are kept apart with a NUL prefix until the end, so a parameter can never
     # overwrite a fixed column (or the other way round).
     clash = {name for name in param_names if name in _LEADING or name in _TRAILING}
     rename = {f"\0{n}": (f"param_{n}" if n in clash else n) for n in param_names}
-    columns = [*_LEADING, *(f"\0{n}" for n in param_names), *_TRAILING]
+    has_folds = any(row[_FOLD_COLUMN] is not None for row in rows) or _cross_validated(config)
+    leading = [*_LEADING, _FOLD_COLUMN] if has_folds else _LEADING
+    columns = [*leading, *(f"\0{n}" for n in param_names), *_TRAILING]
     # Object dtype first, so ints with gaps stay ints (Int64) instead of turning into floats.
     frame = pd.DataFrame(rows, columns=columns, dtype=object).rename(columns=rename)
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
@@ -162,7 +177,7 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in _INT_COLUMNS:
         frame[col] = pd.array(frame[col].to_list(), dtype="Int64")
-    for col in _STR_COLUMNS:
+    for col in (*_STR_COLUMNS, *([_FOLD_COLUMN] if has_folds else [])):
         frame[col] = frame[col].astype("string")
     for col in ("datetime_start", "datetime_complete"):
         frame[col] = pd.to_datetime(frame[col])
@@ -170,6 +185,105 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         col = rename[f"\0{name}"]
         frame[col] = _tidy_param(frame[col])
     return frame
+
+
+def _cross_validated(config: Any) -> bool:
+    selection_ = getattr(config, "selection", None)
+    return bool(selection_ is not None and selection_.cross_validated)
+
+
+def fold_values(trial: Any, config: Any = None) -> list[float] | None:
+    """A trial's per-fold validation accuracies, in fold order, or None on a single split.
+
+    Read from the trial's ``fold_values`` attribute, or, for a cross-validated study (``config``
+    given), from its reported steps (fold k is step k).
+    """
+    stored = trial.user_attrs.get(TRIAL_FOLD_VALUES)
+    if stored is not None:
+        return [float(v) for v in stored]
+    if _cross_validated(config) and trial.intermediate_values:
+        return [float(v) for _, v in sorted(trial.intermediate_values.items())]
+    return None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen configuration's estimate, its uncertainty, and the trials tied with it.
+
+    Attributes:
+        trial: the chosen (best) trial's number.
+        estimate: its value: the mean over folds, or the one validation split's accuracy.
+        low: lower end of a 95% interval for the estimate (None when it cannot be known).
+        high: upper end.
+        basis: what the interval rests on, in words.
+        fold_values: its per-fold values (empty on one split).
+        tied: numbers of the complete trials not significantly worse than it (one-sided 5%
+            test: paired over folds with cross-validation, two proportions on one split), best
+            first, the chosen trial excluded.
+    """
+
+    trial: int
+    estimate: float
+    low: float | None
+    high: float | None
+    basis: str
+    fold_values: tuple[float, ...] = ()
+    tied: tuple[int, ...] = ()
+
+
+def selection(study: Any, config: Any = None, n_val: int | None = None) -> Selection | None:
+    """How sure the search is of its choice: the estimate's interval and the statistical ties.
+
+    With cross-validation the interval is the fold mean ± t(k-1) x the standard error of the
+    folds' spread, and a trial is tied when a one-sided paired t-test over the folds does not
+    find it worse (p >= 0.05). On one validation split of ``n_val`` examples the interval is the
+    binomial normal approximation and a trial is tied when a one-sided two-proportion z-test
+    does not find it worse; without ``n_val`` neither is known.
+
+    Returns:
+        None when no trial has completed.
+    """
+    from optuna.trial import TrialState
+    from scipy import stats
+
+    best = best_trial(study)
+    if best is None:
+        return None
+    complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                      key=lambda t: (-t.value, t.number))
+    folds = fold_values(best, config)
+    p = float(best.value)
+    tied: list[int] = []
+    if folds and len(folds) >= 2:
+        k = len(folds)
+        se = float(np.std(folds, ddof=1) / math.sqrt(k))
+        half = float(stats.t.ppf(0.975, k - 1)) * se
+        low, high = p - half, min(1.0, p + half)
+        basis = f"mean of {k} folds ± t({k - 1}) x SE of their spread"
+        crit = float(stats.t.ppf(0.95, k - 1))
+        for t in complete:
+            other = fold_values(t, config)
+            if t.number == best.number or not other or len(other) != k:
+                continue
+            d = np.asarray(folds) - np.asarray(other)
+            se_d = float(np.std(d, ddof=1) / math.sqrt(k))
+            if d.mean() <= 0 or (se_d > 0 and d.mean() < crit * se_d):
+                tied.append(t.number)
+    elif n_val:
+        half = 1.96 * math.sqrt(p * (1 - p) / n_val)
+        low, high = max(0.0, p - half), min(1.0, p + half)
+        basis = f"one validation split of {n_val} examples (binomial)"
+        for t in complete:
+            if t.number == best.number:
+                continue
+            q = float(t.value)
+            se_d = math.sqrt((p * (1 - p) + q * (1 - q)) / n_val)
+            if p - q <= 0 or (se_d > 0 and p - q < 1.645 * se_d):
+                tied.append(t.number)
+    else:
+        low = high = None
+        basis = "one validation split (size unknown)"
+    return Selection(best.number, p, low, high, basis, tuple(folds or ()), tuple(tied))
 
 
 def _tidy_param(column: pd.Series) -> pd.Series:

@@ -42,6 +42,10 @@ class TrialResult:
         node_ip: that node's IP address.
         stopped_by_user: the stop came from a user (``hpsearch stop --trial``, the dashboard's
             "Fail trial"), not from the pruner.
+        fold_values: with cross-validation, each fold's validation accuracy (final epoch), in
+            fold order, as far as the trial got; ``value`` is their mean, ``history`` holds one
+            entry per fold (its final epoch), the folds are the reported steps (1, 2, ...) and
+            ``epochs_run`` sums the folds' epochs. None on a single validation split.
     """
 
     state: str
@@ -56,6 +60,7 @@ class TrialResult:
     node: str = ""
     node_ip: str = ""
     stopped_by_user: bool = False
+    fold_values: list[float] | None = None
 
 
 def split_seed(seed: int) -> tuple[int, int]:
@@ -124,7 +129,7 @@ def _optim_config(params: Mapping[str, Any]) -> dict[str, Any]:
 def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: tuple[int, ...],
         num_classes: int, seed: int, *, image_shape: tuple[int, int, int] | None = None,
         epoch_callback: Callable[..., bool | None] | None = None,
-        verbose: bool = False) -> tuple[Any, Any]:
+        verbose: bool = False, keep: str = "best") -> tuple[Any, Any]:
     """Build a model for ``params`` and train it with netcore's Solver.
 
     Args:
@@ -136,9 +141,13 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         image_shape: (C, H, W) of image data, needed for ``augment = "flip"``.
         epoch_callback: the Solver's ``epoch_callback(epoch, train_acc, val_acc, loss)``.
         verbose: let the Solver print progress.
+        keep: "best": the model ends with the parameters of its best epoch by validation
+            accuracy (the Solver's way); "last": with those of its last epoch, as when there is
+            no held-out data to choose an epoch by (a refit on all non-test data, and the
+            cross-validation folds that estimate it).
 
     Returns:
-        (model, solver) after training; the model holds the best parameters by validation accuracy.
+        (model, solver) after training.
 
     Raises:
         netcore.TrainingDiverged: the loss became non-finite.
@@ -152,6 +161,18 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         if image_shape is None:
             raise ValueError("augment = 'flip' needs image data; this dataset has no image shape")
         transform = functools.partial(netcore.random_flip, image_shape=tuple(image_shape))
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep = {keep!r}; expected 'best' or 'last'")
+    last: dict[str, Any] = {}
+    if keep == "last":
+        inner = epoch_callback
+
+        def epoch_callback(epoch: int, train_acc: float, val_acc: float, loss: float) -> bool:
+            last["params"] = {k: v.copy() for k, v in model.params.items()}
+            last["bn"] = [{k: np.copy(v) for k, v in p.items() if k.startswith("running_")}
+                          for p in getattr(model, "bn_params", None) or []]
+            return bool(inner(epoch, train_acc, val_acc, loss)) if inner is not None else False
+
     budget: dict[str, int] = {"num_epochs": int(params["num_epochs"])}
     if params.get("num_iterations") is not None:
         budget["num_iterations"] = int(params["num_iterations"])
@@ -169,6 +190,10 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         **budget,
     )
     solver.train()
+    if last:  # undo the Solver's restore of its best epoch
+        model.params.update(last["params"])
+        for p, stats in zip(getattr(model, "bn_params", None) or [], last["bn"], strict=False):
+            p.update(stats)
     return model, solver
 
 
@@ -180,8 +205,9 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
         params: resolved parameters.
         dataset: an ``hpsearch.datasets.Dataset``.
         seed: the trial seed.
-        report: called after every epoch with (epoch, validation accuracy); True stops the trial
-            as pruned.
+        report: called after every epoch with (epoch, validation accuracy), or, on a dataset
+            with folds (``hpsearch.datasets.with_folds``), after every fold with (fold number
+            from 1, that fold's validation accuracy); True stops the trial as pruned.
         deadline: ``time.monotonic()`` value after which the trial stops and fails as timed out.
 
     Returns:
@@ -189,7 +215,10 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
         type and message.
     """
     started_at = time.time()
-    result = _train_trial(params, dataset, seed, report, deadline)
+    if getattr(dataset, "folds", None) is not None:
+        result = _train_folds(params, dataset, seed, report, deadline)
+    else:
+        result = _train_trial(params, dataset, seed, report, deadline)
     result.started_at = started_at
     return result
 
@@ -238,3 +267,60 @@ def _failed(reason: str, history: dict[str, list[float]], start: float) -> Trial
     value = max(history["val_acc"]) if history["val_acc"] else None
     return TrialResult("failed", value, len(history["val_acc"]), history,
                        time.perf_counter() - start, failure_reason=reason)
+
+
+def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: ReportFn | None,
+                 deadline: float | None) -> TrialResult:
+    """Cross-validation: each fold trained with the trial seed, reported as one step.
+
+    A fold's value is its validation accuracy after the last epoch (the model a refit on all
+    non-test data ends with has no held-out data to pick an epoch by); the trial's value is the
+    mean over folds. A report answered True stops the trial before its next fold, as pruned.
+    """
+    import netcore
+
+    history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
+    fold_values: list[float] = []
+    epochs = 0
+    outcome: dict[str, Any] = {}
+
+    def on_epoch(epoch: int, train_acc: float, val_acc: float, loss: float) -> bool:
+        if deadline is not None and time.monotonic() > deadline:
+            outcome["timed_out"] = epoch
+            return True
+        return False
+
+    start = time.perf_counter()
+    for fold in range(dataset.n_folds):
+        try:
+            _, solver = fit(params, dataset.fold_data(fold), tuple(dataset.input_shape),
+                            dataset.num_classes, seed, image_shape=dataset.image_shape,
+                            epoch_callback=on_epoch, keep="last")
+        except netcore.TrainingDiverged as exc:
+            reason = f"fold {fold + 1}: {exc}"
+        except Exception as exc:  # a trial's own error must not stop the study
+            reason = f"fold {fold + 1}: {type(exc).__name__}: {exc}"
+        else:
+            reason = None
+        if reason is not None:
+            result = _failed(reason, history, start)
+            result.fold_values = fold_values
+            return result
+        epochs += int(solver.epochs_run)
+        if "timed_out" in outcome:
+            duration = time.perf_counter() - start
+            result = _failed(f"timed out after {duration:.1f} s (fold {fold + 1}, epoch "
+                             f"{outcome['timed_out']})", history, start)
+            result.fold_values, result.epochs_run = fold_values, epochs
+            return result
+        value = float(solver.val_acc_history[-1])
+        fold_values.append(value)
+        history["loss"].append(float(solver.epoch_loss_history[-1]))
+        history["train_acc"].append(float(solver.train_acc_history[-1]))
+        history["val_acc"].append(value)
+        if report is not None and report(fold + 1, value) and fold + 1 < dataset.n_folds:
+            return TrialResult("pruned", float(np.mean(fold_values)), epochs, history,
+                               time.perf_counter() - start, pruned_at_epoch=fold + 1,
+                               fold_values=fold_values)
+    return TrialResult("complete", float(np.mean(fold_values)), epochs, history,
+                       time.perf_counter() - start, fold_values=fold_values)

@@ -34,14 +34,16 @@ from hpsearch.datasets._base import (
 )
 from hpsearch.datasets._cifar import load_cifar10_raw
 from hpsearch.datasets._digits import load_digits_raw
+from hpsearch.datasets._folds import MAX_FOLDS, FoldedDataset, fold_ids, with_folds
 from hpsearch.datasets._idx import load_mnist_raw
 from hpsearch.datasets._options import COMMON, IMAGE, MAX_CLASSES, Option, resolve_options
 from hpsearch.datasets._split import split_indices
 from hpsearch.datasets._tabular import load_csv_raw, load_npz_raw
 from hpsearch.datasets._toy import MAX_TOY_SAMPLES, check_toy_options, load_toy_raw
 
-__all__ = ["DATASET_NAMES", "IMAGE_DATASETS", "TABULAR_DATASETS", "Dataset", "DatasetError",
-           "available_memory", "check_dataset_options", "dataset_options", "load_dataset"]
+__all__ = ["DATASET_NAMES", "IMAGE_DATASETS", "MAX_FOLDS", "TABULAR_DATASETS", "Dataset",
+           "DatasetError", "FoldedDataset", "available_memory", "check_dataset_options",
+           "dataset_options", "fold_ids", "load_dataset", "with_folds"]
 
 Loader = Callable[[Path | None, dict[str, Any]], RawData]
 
@@ -220,7 +222,8 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> D
         **options: see ``dataset_options(name)`` and docs/datasets.md. Common ones: ``n_train``,
             ``n_val``, ``n_test``, ``seed`` (split seed), ``stratify``, ``scale`` ("none" |
             "unit"), ``center`` ("none" | "mean_image" | "standardize"), ``flatten`` (images),
-            ``dtype`` ("float32" | "float64").
+            ``dtype`` ("float32" | "float64"), ``folds`` (k >= 2: a ``FoldedDataset`` with
+            stratified k-fold indices over train + validation; see ``with_folds``).
 
     Returns:
         The frozen, read-only ``Dataset``.
@@ -253,6 +256,10 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> D
         _preprocess.scale(X["train"], others, pixel_max)
     _preprocess.center(X["train"], others, opts["center"])
 
+    if (opts["folds"] or 0) > len(y["train"]) + len(y["val"]):
+        raise DatasetError(f"dataset {name!r}: folds = {opts['folds']} but only "
+                           f"{len(y['train']) + len(y['val'])} training and validation examples",
+                           key="folds")
     flatten = opts.get("flatten", True) or image_shape is None
     input_shape = (X["train"].shape[1],) if flatten else tuple(image_shape)
     arrays = {}
@@ -264,8 +271,9 @@ def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> D
     meta = {"preprocess": {k: opts.get(k) for k in ("scale", "center", "flatten", "dtype")},
             "num_classes": num_classes, "class_names": list(class_names),
             "input_shape": list(input_shape)}
-    return Dataset(
+    dataset = Dataset(
         name=name, **arrays, num_classes=num_classes, input_shape=input_shape,
         image_shape=tuple(image_shape) if image_shape is not None else None,
         class_names=tuple(class_names), fingerprint=_preprocess.fingerprint(arrays, meta),
         options=opts)
+    return with_folds(dataset, opts["folds"] or 0, opts["seed"])

@@ -45,6 +45,9 @@ COMMON: dict[str, Option] = {
     "center": Option("choice", "none", ("none", "mean_image", "standardize"),
                      "subtract the training mean (and divide by the training std)"),
     "dtype": Option("choice", "float32", ("float32", "float64"), "dtype of X"),
+    "folds": Option("count", help="stratified k-fold assignment over train + validation, seeded "
+                    "by seed (a study file sets it as [selection] folds; 1 or unset: none)",
+                    high=20),
 }
 IMAGE: dict[str, Option] = {
     "flatten": Option("bool", True, help="rows of C*H*W values (true) or (C, H, W) images"),

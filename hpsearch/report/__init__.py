@@ -98,8 +98,12 @@ def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) ->
     sections = [overview]
     if summary.evaluation is not None:
         test = Section("Best configuration on the test split")
+        refit = getattr(summary.evaluation, "refit", False)
         test.text("The best complete trial's configuration, retrained with its recorded seed "
-                  "and scored once on the test split, which the search never saw.")
+                  + ("on all non-test data (train + validation) " if refit else "")
+                  + "and scored once on the test split, which the search never saw; beside "
+                  "it, what the search promised (the estimate, with its uncertainty) and the "
+                  "gap between the two.")
         for table in evaluation_tables(summary):
             test.table(table)
         sections.append(test)

@@ -11,7 +11,7 @@ import pandas as pd
 from hpsearch.report._summary import StudySummary
 
 __all__ = ["Table", "evaluation_tables", "facts_table", "frame_table", "meta_table",
-           "versions_table"]
+           "selection_table", "versions_table"]
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,46 @@ def evaluation_tables(s: StudySummary) -> list[Table]:
     if ev.seed_mean is not None:
         rows.append([f"test accuracy over {len(ev.extra_seeds) + 1} seeds",
                      f"{ev.seed_mean:.4f} ± {ev.seed_std:.4f} (mean ± std)"])
+    if ev.refit:
+        rows[-1][1] = "train + validation (refit; last epoch's model)"
     names = ev.class_names if len(ev.class_names) == len(ev.per_class_accuracy) else [
         str(i) for i in range(len(ev.per_class_accuracy))]
     support = np.asarray(ev.confusion_matrix).sum(axis=1)
     per_class = [[str(name), fmt(acc, "value"), str(int(n))]
                  for name, acc, n in zip(names, ev.per_class_accuracy, support, strict=True)]
-    return [Table("evaluation", ["metric", "value"], rows),
-            Table("per-class", ["class", "accuracy", "test examples"], per_class)]
+    tables = [Table("evaluation", ["metric", "value"], rows)]
+    if (selection := selection_table(s)) is not None:
+        tables.append(selection)
+    return [*tables, Table("per-class", ["class", "accuracy", "test examples"], per_class)]
+
+
+def selection_table(s: StudySummary) -> Table | None:
+    """What the search promised beside what the test gave: the estimate with its interval,
+    the per-fold values, the trials tied with the choice, the gap, and the ensemble."""
+    ev = s.evaluation
+    if ev is None or getattr(ev, "estimate", None) is None:
+        return None
+    interval = ("-" if ev.estimate_low is None else
+                f"{ev.estimate_low:.4f} to {ev.estimate_high:.4f} ({ev.estimate_from})")
+    rows = [["estimate (the chosen trial's value)", f"{ev.estimate:.4f}"],
+            ["95% interval of the estimate", interval]]
+    if ev.fold_values:
+        rows.append(["per-fold validation accuracy",
+                     " ".join(f"{v:.4f}" for v in ev.fold_values)
+                     + f" (spread {min(ev.fold_values):.4f} to {max(ev.fold_values):.4f})"])
+    if ev.n_tied is not None:
+        rows.append(["trials statistically tied with it", f"{ev.n_tied} (not significantly "
+                     "worse at 5%: the choice among them is a coin toss)"])
+    rows.append(["test accuracy of the chosen configuration", f"{ev.test_accuracy:.4f}"])
+    rows.append(["gap (test - estimate)", f"{ev.gap:+.4f}"])
+    if ev.ensemble_test_accuracy is not None:
+        rows.append([f"ensemble of the top {len(ev.ensemble_trials)} (averaged probabilities; "
+                     f"trials {', '.join(str(n) for n in ev.ensemble_trials)})",
+                     f"{ev.ensemble_test_accuracy:.4f} ({ev.ensemble_ci_low:.4f} to "
+                     f"{ev.ensemble_ci_high:.4f})"])
+        rows.append(["ensemble gap (test - estimate)",
+                     f"{ev.ensemble_test_accuracy - ev.estimate:+.4f}"])
+    return Table("selection", ["", "value"], rows)
 
 
 def frame_table(frame: pd.DataFrame, name: str, index: bool = False) -> Table:

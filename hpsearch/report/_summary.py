@@ -143,7 +143,8 @@ def _with_best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _top(trials: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
     complete = trials[trials["state"] == "complete"]
-    columns = ["number", "value", *searched, "epochs_run", "duration_s"]
+    folds = ["fold_values"] if "fold_values" in trials else []
+    columns = ["number", "value", *folds, *searched, "epochs_run", "duration_s"]
     return (complete.sort_values(["value", "number"], ascending=[False, True])
             .head(TOP_K)[columns].reset_index(drop=True))
 

@@ -239,7 +239,8 @@ def test_digits_defaults(digits):
     assert digits.options["scale"] == "unit" and digits.options["center"] == "mean_image"
     assert json.loads(json.dumps(digits.options)) == {
         "n_train": 1197, "n_val": 300, "n_test": 300, "seed": 0, "stratify": False,
-        "scale": "unit", "center": "mean_image", "dtype": "float32", "flatten": True}
+        "scale": "unit", "center": "mean_image", "dtype": "float32", "flatten": True,
+        "folds": None}
     assert set(np.unique(digits.y_train)) == set(range(10))
 
 

@@ -1,0 +1,209 @@
+"""Honest selection: single validation split against k-fold cross-validation, refit and ensemble.
+
+For each study seed, every variant runs the same search space (the default study's) with the same
+number of trials, side by side, through ``hpsearch.driver.run_study`` + ``hpsearch.pipeline
+.after_search`` (one Ray instance for the whole invocation, 2 CPUs). For each run: the chosen
+configuration's estimate (its value: mean over folds with CV), the test accuracy of the model
+the variant tests (the trial's own model, or the refit on all non-test data), the ensemble's test
+accuracy when the variant asks for one, the gap estimate - test, the trials' summed CPU seconds
+(``duration_s``: training only) and the wall seconds of search + refit + evaluation.
+
+    OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 1 2 3 4
+    OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 --variants single cv5 --trials 20
+
+The whole `hpsearch run studies/digits.toml` (Ray start included) is timed separately with
+``--cli N`` (N runs of the command, median printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "studies" / "digits.toml"
+
+# The shared search space: the default study's [space] table, whatever it is now.
+_SPACE = re.search(r"^\[space\]\n(.*?)(?=^\[)", DEFAULT.read_text(), re.S | re.M).group(1)
+
+_HEAD = """[study]
+name = "{name}"
+seed = {seed}
+n_trials = {trials}
+
+[dataset]
+name = "digits"
+
+[space]
+{space}
+[sampler]
+name = "tpe"
+n_startup_trials = 10
+"""
+_MEDIAN = """
+[pruner]
+name = "median"
+n_startup_trials = 8
+n_warmup_steps = 5
+"""
+
+VARIANTS: dict[str, str] = {
+    # the selection of today's default study: one 300-example validation split, median pruning
+    # per epoch, the trial's own model tested
+    "single": _MEDIAN,
+    "single+refit": _MEDIAN + "\n[selection]\nrefit = true\n",
+    "cv5": "\n[pruner]\nname = \"none\"\n\n[selection]\nfolds = 5\n",
+    "cv5+wilcoxon": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
+                     "folds = 5\n"),
+    "cv5+median": ("\n[pruner]\nname = \"median\"\nn_startup_trials = 5\n\n[selection]\n"
+                   "folds = 5\n"),
+    "cv5+wilcoxon+ens3": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
+                          "folds = 5\nensemble = 3\n"),
+    "default": "",  # studies/digits.toml as shipped (only its seed changed)
+}
+
+
+def study_text(variant: str, seed: int, trials: int) -> str:
+    if variant == "default":
+        text = DEFAULT.read_text()
+        text = re.sub(r"^seed = \d+", f"seed = {seed}", text, count=1, flags=re.M)
+        return re.sub(r'^name = "digits"', f'name = "default-{seed}"', text, count=1,
+                      flags=re.M)
+    name = f"{variant.replace('+', '-')}-{seed}"
+    return _HEAD.format(name=name, seed=seed, trials=trials, space=_SPACE) + VARIANTS[variant]
+
+
+def _answer_folds_at_once() -> None:
+    """In each Ray worker: the dispatch hook this issue asks for, applied here until it lands.
+
+    A cross-validated trial reports once per fold; the worker should wait for that answer (one
+    message, milliseconds, against a fold's hundreds) instead of reading it one report later,
+    or a pruned configuration trains one fold too many.
+    """
+    import ray
+
+    import hpsearch.dispatch as d
+
+    if getattr(d._AsyncReporter, "_bench_hooked", False) or "wait" in d._AsyncReporter.__init__.__code__.co_varnames:
+        return  # landed (or already applied)
+    plain_call, plain_train = d._AsyncReporter.__call__, d.train_trial
+
+    def call(self, epoch, value):
+        if getattr(self, "_wait", False):
+            answer = ray.get(self._channel.report.remote(self._trial, epoch, value))
+            if answer != d.GO:
+                self.decided_at, self.stopped_by_user = epoch, answer == d.STOP
+                return True
+            return False
+        return plain_call(self, epoch, value)
+
+    def train(params, dataset, seed, report=None, deadline=None):
+        if report is not None:
+            report._wait = getattr(dataset, "folds", None) is not None
+        return plain_train(params, dataset, seed, report=report, deadline=deadline)
+
+    d._AsyncReporter.__call__, d.train_trial = call, train
+    d._AsyncReporter._bench_hooked = True
+
+
+def run_one(variant: str, seed: int, trials: int, runs_dir: Path) -> dict:
+    from hpsearch.config import parse_study_config
+    from hpsearch.datasets import load_dataset
+    from hpsearch.driver import run_study
+    from hpsearch.pipeline import after_search
+    from hpsearch.results import summary_facts
+    from hpsearch.stored import find_study
+
+    config = parse_study_config(study_text(variant, seed, trials), f"<{variant}>")
+    dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
+                           **dict(config.dataset_options))
+    t0 = time.perf_counter()
+    run_study(config, runs_dir=runs_dir, progress=False, dataset=dataset)
+    stored = find_study(config.name, runs_dir)
+    done = after_search(stored, dataset, write_report=False)
+    wall = time.perf_counter() - t0
+    ev = done.evaluation
+    facts = summary_facts(stored.study, config)
+    return {"variant": variant, "seed": seed, "estimate": ev.estimate,
+            "test": ev.test_accuracy, "ensemble": ev.ensemble_test_accuracy,
+            "gap": ev.estimate - ev.test_accuracy, "n_tied": ev.n_tied,
+            "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
+            "pruned": facts["by_state"]["pruned"], "wall_s": wall}
+
+
+def cli_runs(n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        runs = Path(tempfile.mkdtemp(prefix="bench-sel-cli-"))
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(DEFAULT), "--runs-dir",
+                        str(runs), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+        shutil.rmtree(runs, ignore_errors=True)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--no-fold-hook", dest="fold_hook", action="store_false",
+                        help="run without the dispatch hook (fold answers read one fold late)")
+    parser.add_argument("--cli", type=int, default=0, help="time `hpsearch run` N times")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("hpsearch").setLevel(logging.ERROR)
+    import optuna
+    import ray
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    rows = []
+    if args.variants and args.seeds:
+        env = {"worker_process_setup_hook": _answer_folds_at_once} if args.fold_hook else None
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+        runs_dir = Path(tempfile.mkdtemp(prefix="bench-sel-"))
+        try:
+            for seed in args.seeds:  # variants side by side within each seed
+                for variant in args.variants:
+                    row = run_one(variant, seed, args.trials, runs_dir)
+                    rows.append(row)
+                    print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in row.items()), flush=True)
+        finally:
+            ray.shutdown()
+            shutil.rmtree(runs_dir, ignore_errors=True)
+    if rows:
+        print("\n| variant | mean test | worst test | mean ensemble | mean estimate | "
+              "mean abs gap | max abs gap | median CPU s | median wall s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for variant in args.variants:
+            r = [x for x in rows if x["variant"] == variant]
+            ens = [x["ensemble"] for x in r if x["ensemble"] is not None]
+            print(f"| {variant} | {statistics.mean(x['test'] for x in r):.4f} | "
+                  f"{min(x['test'] for x in r):.4f} | "
+                  f"{statistics.mean(ens):.4f} | " if ens else
+                  f"| {variant} | {statistics.mean(x['test'] for x in r):.4f} | "
+                  f"{min(x['test'] for x in r):.4f} | - | ", end="")
+            print(f"{statistics.mean(x['estimate'] for x in r):.4f} | "
+                  f"{statistics.mean(abs(x['gap']) for x in r):.4f} | "
+                  f"{max(abs(x['gap']) for x in r):.4f} | "
+                  f"{statistics.median(x['cpu_s'] for x in r):.1f} | "
+                  f"{statistics.median(x['wall_s'] for x in r):.1f} |")
+    if args.cli:
+        times = cli_runs(args.cli)
+        print(f"\n`hpsearch run studies/digits.toml`: median {statistics.median(times):.1f} s "
+              f"over {len(times)} runs ({', '.join(f'{t:.1f}' for t in times)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""A cross-validated study end to end on a real local Ray: folds reach the workers through the
+dataset, each fold is one reported step, Wilcoxon prunes across folds, refit and ensemble test."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpsearch.config import parse_study_config
+from hpsearch.datasets import load_dataset
+from hpsearch.driver import run_study
+from hpsearch.pipeline import after_search
+from hpsearch.results import trials_frame
+from hpsearch.stored import find_study
+
+STUDY = """# cross-validated test study
+[study]
+name = "cv"
+seed = 1
+n_trials = 8
+
+[dataset]
+name = "moons"
+n_samples = 300
+
+[space]
+learning_rate = { low = 1e-4, high = 5e-2, log = true }
+hidden_size = { choices = [4, 16] }
+update_rule = "adam"
+num_epochs = 4
+batch_size = 32
+
+[sampler]
+name = "random"
+
+[pruner]
+name = "wilcoxon"
+p_threshold = 0.3
+
+[selection]
+folds = 3
+ensemble = 2
+"""
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_cross_validated_study_end_to_end(tmp_path):
+    config = parse_study_config(STUDY, tmp_path / "cv.toml")
+    dataset = load_dataset(config.dataset, seed=config.seed, **dict(config.dataset_options))
+    assert dataset.n_folds == 3  # the study file's [selection] folds reached the dataset
+    summary = run_study(config, runs_dir=tmp_path, progress=False, dataset=dataset)
+    assert summary.n_complete + summary.n_pruned + summary.n_failed == 8
+    assert summary.n_failed == 0
+    stored = find_study("cv", tmp_path)
+    frame = trials_frame(stored.study, config)
+    complete = frame[frame["state"] == "complete"]
+    for trial in stored.study.trials:
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) <= 3
+        if trial.state.name == "COMPLETE":
+            assert len(steps) == 3
+            assert trial.value == pytest.approx(sum(trial.intermediate_values.values()) / 3)
+    assert complete["fold_values"].notna().all()
+    done = after_search(stored, dataset, write_report=True)
+    evaluation = done.evaluation
+    assert evaluation.refit and len(evaluation.fold_values) == 3
+    assert evaluation.estimate == pytest.approx(summary.best_value)
+    if summary.n_complete >= 2:
+        assert len(evaluation.ensemble_trials) == 2
+    assert "gap (test - estimate)" in done.report.html.read_text()

@@ -1,0 +1,145 @@
+"""Cross-validated trials, the estimate's uncertainty and ties, refit and ensemble, the report."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from _studies import MOONS_SPACE, CountingDataset, build_study, make_config
+
+import hpsearch.evaluate as ev
+from hpsearch import _attrs as A
+from hpsearch.datasets import load_dataset, with_folds
+from hpsearch.report import write_report
+from hpsearch.results import TRIAL_FOLD_VALUES, fold_values, selection, trials_frame
+from hpsearch.space import resolve_params
+from hpsearch.worker import fit, train_trial
+
+MOONS = 'name = "moons"\nn_samples = 400'
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return load_dataset("moons", n_samples=400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def params():
+    return resolve_params({"learning_rate": 0.02, "hidden_size": 16},
+                          make_config("m", MOONS_SPACE, dataset=MOONS).space)
+
+
+def test_a_folded_trial_reports_each_fold_as_one_step(moons, params):
+    folded = with_folds(moons, 3, seed=0)
+    calls = []
+    result = train_trial(params, folded, seed=7, report=lambda s, v: calls.append((s, v)) and False)
+    assert result.state == "complete"
+    assert [s for s, _ in calls] == [1, 2, 3]
+    assert result.fold_values == [v for _, v in calls] == result.history["val_acc"]
+    assert result.value == pytest.approx(sum(result.fold_values) / 3)
+    assert result.epochs_run == 3 * params["num_epochs"]
+    # the same trial, the same numbers
+    assert train_trial(params, folded, seed=7).fold_values == result.fold_values
+
+
+def test_a_pruned_fold_trial_stops_before_its_next_fold(moons, params):
+    folded = with_folds(moons, 4, seed=0)
+    result = train_trial(params, folded, seed=7, report=lambda step, value: step == 2)
+    assert result.state == "pruned" and result.pruned_at_epoch == 2
+    assert len(result.fold_values) == 2 and result.epochs_run == 2 * params["num_epochs"]
+
+
+def test_fit_keep_last_keeps_the_last_epoch(moons, params):
+    data = moons.as_solver_data()
+    shape = tuple(moons.input_shape)
+    model, solver = fit(params, data, shape, 2, seed=3, keep="last")
+    assert (model.predict(moons.X_val) == moons.y_val).mean() == pytest.approx(
+        solver.val_acc_history[-1])
+    with pytest.raises(ValueError, match="keep"):
+        fit(params, data, shape, 2, seed=3, keep="first")
+
+
+def _cv_study(tmp_path, folds_by_trial):
+    """A stored cross-validated study: one complete trial per list of fold values."""
+    config = make_config("cv", MOONS_SPACE, dataset=MOONS)
+    study = build_study(tmp_path / "db", config, [])
+    for number, folds in enumerate(folds_by_trial):
+        trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(
+            5e-3, 5e-2, log=True), "hidden_size": optuna.distributions.CategoricalDistribution(
+            [16, 32])})
+        trial.set_user_attr(A.TRIAL_SEED, 100 + number)
+        trial.set_user_attr(TRIAL_FOLD_VALUES, folds)
+        for step, value in enumerate(folds, start=1):
+            trial.report(value, step)
+        study.tell(trial, sum(folds) / len(folds))
+    return study, config
+
+
+def test_selection_estimate_interval_and_ties(tmp_path):
+    study, config = _cv_study(tmp_path, [
+        [0.97, 0.95, 0.97, 0.96, 0.96],  # 0: tied with the best (paired differences straddle 0)
+        [0.96, 0.96, 0.97, 0.97, 0.96],  # 1: the best
+        [0.80, 0.82, 0.81, 0.80, 0.83],  # 2: clearly worse
+    ])
+    chosen = selection(study, config)
+    assert chosen.trial == 1 and chosen.estimate == pytest.approx(0.964)
+    assert chosen.low < chosen.estimate < chosen.high
+    assert chosen.fold_values == (0.96, 0.96, 0.97, 0.97, 0.96)
+    assert chosen.tied == (0,)
+    assert "5 folds" in chosen.basis
+    frame = trials_frame(study, config)
+    assert frame.loc[1, "fold_values"] == "0.9600 0.9600 0.9700 0.9700 0.9600"
+
+
+def test_fold_values_fall_back_on_reported_steps(tmp_path):
+    study, config = _cv_study(tmp_path, [[0.9, 0.8]])
+    trial = study.trials[0]
+    assert fold_values(trial) == [0.9, 0.8]
+    del trial.user_attrs[TRIAL_FOLD_VALUES]
+    assert fold_values(trial) is None  # single split, nothing known
+    cv = type("C", (), {"selection": type("S", (), {"cross_validated": True})()})()
+    assert fold_values(trial, cv) == [0.9, 0.8]
+
+
+def test_single_split_selection_uses_the_split_size(tmp_path, moons):
+    config = make_config("one", MOONS_SPACE, dataset=MOONS)
+    study = build_study(tmp_path / "db", config, ["complete"] * 4, fingerprint=moons.fingerprint)
+    assert selection(study, config).low is None
+    chosen = selection(study, config, n_val=80)
+    assert chosen.low < chosen.estimate and "80 examples" in chosen.basis
+    assert selection(build_study(tmp_path / "e", config, ["failed"]), config) is None
+
+
+def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
+    text = make_config("cv", MOONS_SPACE, dataset=MOONS).text + (
+        "\n[selection]\nfolds = 3\nensemble = 3\n")
+    from hpsearch.config import parse_study_config
+
+    config = parse_study_config(text)
+    assert config.selection.refit
+    study = build_study(tmp_path / "db", config, ["complete"] * 5, fingerprint=moons.fingerprint)
+    counting = CountingDataset(moons)
+    evaluation = ev.evaluate_best(study, config, counting, tmp_path, n_bootstrap=100)
+    assert counting.test_reads == {"X_test": 1, "y_test": 1}
+    assert evaluation.refit and evaluation.train_on_val
+    assert len(evaluation.ensemble_trials) == 3
+    assert evaluation.ensemble_trials[0] == evaluation.trial_number
+    assert 0.0 <= evaluation.ensemble_test_accuracy <= 1.0
+    assert evaluation.gap == pytest.approx(evaluation.test_accuracy - evaluation.estimate)
+    assert evaluation.n_tied is not None
+    again = ev.load_evaluation(tmp_path)
+    assert again.ensemble_test_accuracy == evaluation.ensemble_test_accuracy
+    assert "gap" in evaluation.summary() and "ensemble of 3" in evaluation.summary()
+    # the report sets the estimate beside the test result
+    paths = write_report(study, config, tmp_path, evaluation=evaluation)
+    html = paths.html.read_text()
+    assert 'class="selection"' in html and "gap (test - estimate)" in html
+    assert "ensemble of the top 3" in paths.markdown.read_text()
+
+
+def test_without_selection_options_nothing_changes(tmp_path, moons):
+    config = make_config("plain", MOONS_SPACE, dataset=MOONS)
+    study = build_study(tmp_path / "db", config, ["complete"] * 3, fingerprint=moons.fingerprint)
+    evaluation = ev.evaluate_best(study, config, moons, tmp_path, n_bootstrap=100)
+    assert not evaluation.refit and not evaluation.train_on_val
+    assert evaluation.ensemble_trials == [] and evaluation.ensemble_test_accuracy is None
+    assert evaluation.estimate == evaluation.val_accuracy
