@@ -107,6 +107,7 @@ def sqlite_path(url: str) -> Path | None:
 # -- opening -----------------------------------------------------------------------------------
 
 
+_TABLES_RACE = ("already exists", "duplicate key value violates unique constraint")
 _MALFORMED = ("not a valid database URL; expected e.g. sqlite:////abs/path/study.db or "
               "postgresql://USER:PASS@HOST:PORT/DB (escape @, : and / in a password as %40, %3A, "
               "%2F)")
@@ -199,8 +200,9 @@ def open_backend(url: str, *, read_only: bool = False) -> Any:
                 return _open_sqlite(url, read_only)
             except Exception as exc:
                 # Two processes creating Optuna's tables at once (a reader opening a study as
-                # its driver creates it): the loser finds them made; opening again succeeds.
-                if "already exists" not in str(exc) or attempt == 2:
+                # its driver creates it, two drivers on a new database): the loser finds them
+                # made, or on PostgreSQL trips over the other's new type; opening again works.
+                if not any(w in str(exc) for w in _TABLES_RACE) or attempt == 2:
                     raise
                 time.sleep(0.1)
     raise AssertionError("unreachable")

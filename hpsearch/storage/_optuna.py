@@ -99,6 +99,12 @@ def create_rdb(conn: Any, study_id: int, trial: FrozenTrial) -> int:
     from sqlalchemy import func, insert, select
 
     models = _models()
+    # Lock the study's row first, as Optuna's own create_new_trial does: under PostgreSQL's
+    # default isolation two writers would each miss the other's uncommitted trial in the count
+    # below (SQLite's file lock serializes them anyway and ignores FOR UPDATE).
+    studies = models.StudyModel.__table__
+    conn.execute(select(studies.c.study_id).where(studies.c.study_id == study_id)
+                 .with_for_update())
     table = models.TrialModel.__table__
     new_id = conn.execute(insert(table).values(
         study_id=study_id, number=trial.number, state=trial.state,

@@ -102,9 +102,15 @@ def test_a_taken_over_lease_is_noticed_by_its_old_holder(tmp_path, monkeypatch):
     driver = _open(url)
     backend, study_id = backend_study_id(driver.study)
     # Another driver decided this one was dead and swapped the lease: the next beat sees it.
-    old = lease_read(backend, study_id, lease_mod.LEASE_KEY)
-    assert lease_swap(backend, study_id, lease_mod.LEASE_KEY, old, json.dumps(
-        {"token": "new", "host": "b", "pid": 1, "since": 0, "heartbeat": time.time()}))
+    # (The holder's heartbeat may swap in between a read and our swap: read and try again.)
+    taken = json.dumps({"token": "new", "host": "b", "pid": 1, "since": 0,
+                        "heartbeat": time.time()})
+    for _ in range(50):
+        if lease_swap(backend, study_id, lease_mod.LEASE_KEY,
+                      lease_read(backend, study_id, lease_mod.LEASE_KEY), taken):
+            break
+    else:
+        pytest.fail("could not take the lease over in 50 tries")
     deadline = time.time() + 5
     while not driver.lost and time.time() < deadline:
         time.sleep(0.05)

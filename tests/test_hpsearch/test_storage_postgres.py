@@ -238,12 +238,6 @@ def test_drivers_racing_for_a_fresh_study_leave_exactly_one_holder(pg_url):
             driver.close()
 
 
-# Not strict: a race, lost by most runs but not all (remove the mark with the fix).
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
-    "two processes opening an empty PostgreSQL database at once both create Optuna's tables "
-    "(RDBStorage's create_all); the loser gets 'duplicate key value violates unique "
-    "constraint' as a StorageError. hpsearch.storage.open_backend should open again when "
-    "the first try fails with IntegrityError or ProgrammingError (the tables now exist)"))
 def test_drivers_opening_an_empty_database_at_once_all_get_it(pg_empty_url):
     # Two studies submitted at once to one new database (each its own driver and study name).
     n, start, failed = 4, threading.Barrier(4), []
@@ -264,11 +258,6 @@ def test_drivers_opening_an_empty_database_at_once_all_get_it(pg_empty_url):
     assert len(optuna.get_all_study_summaries(open_backend(pg_empty_url))) == n
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hpsearch.storage._optuna.create_rdb counts the trials before its own without locking the "
-    "study row: on PostgreSQL (READ COMMITTED) two writers inserting at once each miss the "
-    "other's uncommitted row, so both pass the check and two trials share a number. Optuna's "
-    "own create_new_trial locks the study row FOR UPDATE first; create_rdb should too"))
 def test_two_writers_creating_trials_at_once_are_caught(pg_url, monkeypatch):
     # The lease keeps a second driver out; this is the backstop behind it (two storages on one
     # study, each sure of its numbering) under real concurrency: writer A stops inside its
