@@ -229,7 +229,9 @@ def test_two_layer_net_matches_the_cs231n_notebook_at_its_default_dtype():
     X = rng.standard_normal((N, D))
     y = rng.integers(C, size=N)
     std = 1e-3
-    model = nc.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=std)
+    # Seeded (the notebook leaves the initialization unseeded): with 250 and 350 weights the
+    # std check below would fail by chance about once in 30 runs.
+    model = nc.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=std, seed=0)
     assert model.dtype == np.float64
     W1_std = abs(model.params["W1"].std() - std)
     W2_std = abs(model.params["W2"].std() - std)
