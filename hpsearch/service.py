@@ -75,8 +75,6 @@ STOP_WAIT_S = 30
 LIVE = frozenset({"PENDING", "RUNNING"})
 #: Seconds one TCP connect to the job server, or to a storage server, may take.
 CONNECT_TIMEOUT_S = 3.0
-#: Seconds one HTTP request to the job server may take (a log download included).
-REQUEST_TIMEOUT_S = 30.0
 
 _DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306}
 
@@ -148,7 +146,11 @@ def _probe(host: str, port: int, what: str) -> None:
 
 
 class _Client:
-    """``JobSubmissionClient`` with the token header, a time limit, and one-line errors."""
+    """``JobSubmissionClient`` with the token header and one-line errors.
+
+    A server that takes the TCP connection and then never answers is waited for (Ray's client
+    sets no time limit on its requests and offers no public way to set one).
+    """
 
     def __init__(self, address: str | None) -> None:
         self.address = _normalize(address)
