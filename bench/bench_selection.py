@@ -64,8 +64,9 @@ VARIANTS: dict[str, str] = {
     "cv5": "\n[pruner]\nname = \"none\"\n\n[selection]\nfolds = 5\n",
     "cv5+wilcoxon": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
                      "folds = 5\n"),
-    "cv5+median": ("\n[pruner]\nname = \"median\"\nn_startup_trials = 5\n\n[selection]\n"
-                   "folds = 5\n"),
+    # median of the completed trials' value at the same fold: most stop after their first fold
+    "cv5+median": ("\n[pruner]\nname = \"median\"\nn_startup_trials = 5\nn_warmup_steps = 0\n"
+                   "\n[selection]\nfolds = 5\n"),
     "cv5+wilcoxon+ens3": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
                           "folds = 5\nensemble = 3\n"),
     "default": "",  # studies/digits.toml as shipped (only its seed changed)
@@ -93,7 +94,8 @@ def _answer_folds_at_once() -> None:
 
     import hpsearch.dispatch as d
 
-    if getattr(d._AsyncReporter, "_bench_hooked", False) or "wait" in d._AsyncReporter.__init__.__code__.co_varnames:
+    hooked = getattr(d._AsyncReporter, "_bench_hooked", False)
+    if hooked or "wait" in d._AsyncReporter.__init__.__code__.co_varnames:
         return  # landed (or already applied)
     plain_call, plain_train = d._AsyncReporter.__call__, d.train_trial
 
@@ -170,7 +172,15 @@ def main() -> None:
     rows = []
     if args.variants and args.seeds:
         env = {"worker_process_setup_hook": _answer_folds_at_once} if args.fold_hook else None
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
+        for attempt in range(3):  # a shared, loaded machine: Ray's start may time out
+            try:
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                         runtime_env=env)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                time.sleep(5)
         runs_dir = Path(tempfile.mkdtemp(prefix="bench-sel-"))
         try:
             for seed in args.seeds:  # variants side by side within each seed

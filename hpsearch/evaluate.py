@@ -199,8 +199,11 @@ def _fit(params: Mapping[str, Any], dataset: Any, seed: int,
 
 
 def _ensemble_members(study: Any, best: Any, size: int) -> list[Any]:
-    """The next ``size - 1`` complete trials after ``best`` (highest value, then lowest number),
-    skipping trials whose parameters repeat one already taken."""
+    """The next ``size - 1`` complete trials after ``best``, highest value first.
+
+    Ties go to the lower trial number; a trial whose parameters repeat one already taken is
+    skipped.
+    """
     from optuna.trial import TrialState
 
     if size <= 1:

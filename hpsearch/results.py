@@ -337,13 +337,15 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         ``n_interrupted`` (failed as "interrupted" and re-enqueued), ``best_value``,
         ``best_trial``, ``wall_s`` (first start to last completion), ``cpu_s`` (summed trial
         durations), ``trials_per_minute`` (finished trials per wall minute), ``budget_epochs``
-        (the full per-trial budget), ``epochs_run`` (all trials), ``epochs_saved`` (epochs pruned
-        trials did not run) and ``pruning_saved_share`` (``epochs_saved`` as a share of the full
-        budget of the complete and pruned trials). Values that cannot be known yet are None.
+        (the full per-trial budget; with k folds, k times one training), ``epochs_run`` (all
+        trials), ``epochs_saved`` (epochs pruned trials did not run) and
+        ``pruning_saved_share`` (``epochs_saved`` as a share of the full budget of the complete
+        and pruned trials). Values that cannot be known yet are None.
     """
     frame = trials_frame(study, config)
     budget = study.user_attrs.get(A.STUDY_BUDGET_EPOCHS)
     budget = int(budget) if budget is not None else None
+    folds = config.selection.folds if _cross_validated(config) else 1  # a full trial: every fold
     counts = frame["state"].value_counts()
     by_state = {state: int(counts.get(state, 0)) for state in STATES.values()}
     finished = frame[frame["state"].isin(["complete", "pruned", "failed"])]
@@ -356,7 +358,7 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         "wall_s": None,
         "cpu_s": float(frame["duration_s"].sum()),
         "trials_per_minute": None,
-        "budget_epochs": budget,
+        "budget_epochs": None if budget is None else budget * folds,
         "epochs_run": int(frame["epochs_run"].sum()),
         "epochs_saved": None,
         "pruning_saved_share": None,
@@ -372,7 +374,8 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
                 facts["trials_per_minute"] = len(finished) / (facts["wall_s"] / 60.0)
     ran = frame[frame["state"].isin(["complete", "pruned"])]
     if budget is not None and not ran.empty:
-        budgets = ran.apply(_trial_budget, axis=1, budget_epochs=budget).astype("float64")
+        budgets = folds * ran.apply(_trial_budget, axis=1,
+                                    budget_epochs=budget).astype("float64")
         epochs = ran["epochs_run"].astype("float64").fillna(budgets)
         pruned = (ran["state"] == "pruned").to_numpy()
         saved = float(np.clip(budgets - epochs, 0, None)[pruned].sum())

@@ -113,8 +113,11 @@ def evaluation_tables(s: StudySummary) -> list[Table]:
 
 
 def selection_table(s: StudySummary) -> Table | None:
-    """What the search promised beside what the test gave: the estimate with its interval,
-    the per-fold values, the trials tied with the choice, the gap, and the ensemble."""
+    """What the search promised beside what the test gave.
+
+    The estimate with its interval, the per-fold values, the trials tied with the choice, the
+    gap, and the ensemble; None without an evaluation that records an estimate.
+    """
     ev = s.evaluation
     if ev is None or getattr(ev, "estimate", None) is None:
         return None

@@ -91,7 +91,7 @@ def test_selection_estimate_interval_and_ties(tmp_path):
 
 
 def test_fold_values_fall_back_on_reported_steps(tmp_path):
-    study, config = _cv_study(tmp_path, [[0.9, 0.8]])
+    study, _ = _cv_study(tmp_path, [[0.9, 0.8]])
     trial = study.trials[0]
     assert fold_values(trial) == [0.9, 0.8]
     del trial.user_attrs[TRIAL_FOLD_VALUES]
