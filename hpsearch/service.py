@@ -36,9 +36,10 @@ import shlex
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ MARK = "hpsearch"
 STORAGE_FILE = ".hpsearch-storage"
 #: Seconds the driver gets to stop cleanly after SIGTERM before Ray's supervisor SIGKILLs it.
 STOP_WAIT_S = 30
+#: Seconds one request to the job server may take (submitting, a whole log, a stop).
+REQUEST_TIMEOUT_S = 60.0
 #: Job states in which a study's driver is (or is about to be) running.
 LIVE = frozenset({"PENDING", "RUNNING"})
 #: Seconds one TCP connect to the job server, or to a storage server, may take.
@@ -146,10 +149,11 @@ def _probe(host: str, port: int, what: str) -> None:
 
 
 class _Client:
-    """``JobSubmissionClient`` with the token header and one-line errors.
+    """``JobSubmissionClient`` with the token header, a time limit, and one-line errors.
 
-    A server that takes the TCP connection and then never answers is waited for (Ray's client
-    sets no time limit on its requests and offers no public way to set one).
+    Ray's client sets no time limit on its requests and has no public way to set one, so each
+    call runs in a daemon thread that is given up after ``REQUEST_TIMEOUT_S`` (a server that
+    takes the connection and never answers would otherwise hang the command).
     """
 
     def __init__(self, address: str | None) -> None:
@@ -167,14 +171,34 @@ class _Client:
                          "ray._private.runtime_env.packaging"):
                 logging.getLogger(name).setLevel(logging.WARNING)  # "Uploading package ..."
 
-            self.ray = JobSubmissionClient(self.address, headers=headers)
+            self.ray = _bounded(lambda: JobSubmissionClient(self.address, headers=headers))
 
     def _explained(self) -> _explain:
         return _explain(self.address, self._has_token)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._explained():
-            return getattr(self.ray, method)(*args, **kwargs)
+            return _bounded(lambda: getattr(self.ray, method)(*args, **kwargs))
+
+
+def _bounded(call: Callable[[], Any]) -> Any:
+    """``call()``, or ``TimeoutError`` once it has taken ``REQUEST_TIMEOUT_S``."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(REQUEST_TIMEOUT_S)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer in {REQUEST_TIMEOUT_S:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 class _explain:
@@ -202,8 +226,9 @@ class _explain:
             raise ServiceError(f"{where} refused the token (wrong token): use the cluster's token "
                                "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
                                ) from None
-        if isinstance(exc, requests.exceptions.Timeout):
-            raise ServiceError(f"{where} did not answer in time") from None
+        if isinstance(exc, (TimeoutError, requests.exceptions.Timeout)):
+            raise ServiceError(f"{where} took the connection but did not answer "
+                               f"({_first_line(exc)}); is it Ray's job server?") from None
         if isinstance(exc, (ConnectionError, requests.exceptions.ConnectionError)):
             raise ServiceError(f"cannot reach {where} ({_first_line(exc)})") from None
         if isinstance(exc, RuntimeError) and "404" in str(exc) and "Version check" in str(exc):

@@ -77,6 +77,21 @@ def test_nothing_listening_is_one_line(capsys, study_file, tmp_path, token_env):
         assert code == 2 and "cannot reach the job server" in _one_error_line(err)
 
 
+def test_a_server_that_never_answers_is_given_up(capsys, study_file, tmp_path, token_env,
+                                                 monkeypatch):
+    import socket
+
+    monkeypatch.setattr(service, "REQUEST_TIMEOUT_S", 1.0)
+    with socket.socket() as silent:  # takes connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        code, _, err = _run(capsys, "jobs", "--address", address)
+    assert code == 2 and "did not answer (no answer in 1 s)" in _one_error_line(err)
+    assert time.monotonic() - t0 < 10
+
+
 def test_gcs_address_instead_of_job_server(capsys, study_file, tmp_path, token_env):
     code, _, err = _run(capsys, "submit", str(study_file), "--address", "ray://10.0.0.1:10001",
                         "--storage", f"sqlite:///{tmp_path}/s.db")
