@@ -30,10 +30,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.driver import StudyError
     from hpsearch.evaluate import EvaluationError
     from hpsearch.rerun import RerunError
+    from hpsearch.service import ServiceError
     from hpsearch.storage import StorageConflictError, StorageError, StudyLockedError
 
     return (_UsageError, ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
-            StudyLockedError, StorageConflictError, RerunError, RayStartError)
+            StudyLockedError, StorageConflictError, RerunError, RayStartError, ServiceError)
 
 
 def _load_data(config: Any) -> Any:
@@ -94,7 +95,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("interrupted: run the same command again to resume")
         return 130
-    stored = find_study(str(args.study), args.runs_dir, args.storage)  # opened once, to read
+    # Opened once, to read; by name, as the study file may be gone (a job's folder).
+    stored = find_study(config.name, args.runs_dir, args.storage or config.run.storage)
     after_search(stored, dataset, evaluate_best=config.run.evaluate_best and not args.no_evaluate,
                  write_report=config.run.report and not args.no_report, say=print)
     if summary.n_failed > 0 and summary.n_complete + summary.n_pruned == 0:
@@ -124,6 +126,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_stop(args: argparse.Namespace) -> int:
     from hpsearch.storage import driver_of, request_stop, stop_trial
 
+    if args.address is not None:
+        if args.trial is not None:
+            raise _UsageError("--trial goes through the study's storage: leave out --address")
+        from hpsearch.service import stop_job
+
+        print(stop_job(args.address, str(args.study)))
+        return 0
     stored = _find(args)
     if args.trial is not None:
         stop_trial(stored.study, args.trial)
@@ -286,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "stop":
             p.add_argument("--trial", type=_non_negative_int,
                            help="stop this running trial only (recorded 'stopped by user')")
+            p.add_argument("--address",
+                           help="stop the study's Ray job at this job server (http://HEAD:8265); "
+                                "STUDY may then be a job id, a study name or a study file")
         if name == "dashboard":
             p.add_argument("--host", default="127.0.0.1",
                            help="address to listen on (default 127.0.0.1: this machine only)")

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +86,7 @@ def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
 
 def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
          max_in_flight: int | None, progress: str | bool, dataset: Any, t_call: float,
-         ) -> RunSummary:
+         stop: Callable[[], bool]) -> RunSummary:
     import ray
 
     from hpsearch.dispatch import PruningChannel, warm_up_workers
@@ -114,7 +117,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
-           stop=lambda: driver.lost, reproducible=getattr(config, "reproducible", False)).run()
+           stop=stop, reproducible=getattr(config, "reproducible", False)).run()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (
@@ -177,9 +180,17 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         _record_study_attrs(driver.study, config, dataset)
         _attach_log_file(runs_dir / config.name)
         started_ray = init_ray(address or config.run.address)
+        # Ray's own SIGTERM handler (installed by ray.init) would abort the driver outright: until
+        # the engine takes over signals, a SIGTERM (`ray job stop`) asks for a clean stop.
+        early_stop = threading.Event()
+        previous = (signal.signal(signal.SIGTERM, lambda *_: early_stop.set())
+                    if threading.current_thread() is threading.main_thread() else None)
         try:
-            return _run(config, driver, url, n_target, max_in_flight, progress, dataset, t_call)
+            return _run(config, driver, url, n_target, max_in_flight, progress, dataset, t_call,
+                        stop=lambda: driver.lost or early_stop.is_set())
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if started_ray:
                 import ray
 

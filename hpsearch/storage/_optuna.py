@@ -12,6 +12,8 @@ Private names used, and why (nothing outside this file may use any underscore na
   there, to sync a trial before its launch and to read the study's lease.
 - ``_CachedStorage._backend``: the ``RDBStorage`` that ``optuna.load_study`` wraps for a reader,
   to read the study's lease (who runs it) with one query.
+- ``TrialModel._datetime_start_utc``: present from Optuna 5 on, when the RDB columns began to
+  hold naive UTC; Optuna 4 holds naive local time. Its presence says which to write.
 - ``optuna.trial.Trial(study, trial_id)``: a live handle on a stored RUNNING trial, to fail a
   trial left RUNNING by a dead driver through ``Study.tell``.
 - ``system_attrs["fixed_params"]``: where ``Study.enqueue_trial`` keeps the enqueued parameters.
@@ -77,11 +79,17 @@ def _models() -> Any:
     return models
 
 
-def _utc_naive(value: datetime.datetime | None) -> datetime.datetime | None:
-    """A trial datetime as Optuna's RDB columns hold it: naive UTC (trials carry naive local)."""
+def _stored_datetime(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A trial datetime as this Optuna's RDB columns hold it (trials carry naive local time).
+
+    Optuna 5 stores naive UTC (its model converts in properties over ``_datetime_start_utc``);
+    Optuna 4 stores the naive local time as it is.
+    """
     if value is None:
         return None
-    return value.astimezone(datetime.UTC).replace(tzinfo=None)
+    if hasattr(_models().TrialModel, "_datetime_start_utc"):
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+    return value if value.tzinfo is None else value.astimezone().replace(tzinfo=None)
 
 
 def transaction(backend: RDBStorage) -> Any:
@@ -108,8 +116,8 @@ def create_rdb(conn: Any, study_id: int, trial: FrozenTrial) -> int:
     table = models.TrialModel.__table__
     new_id = conn.execute(insert(table).values(
         study_id=study_id, number=trial.number, state=trial.state,
-        datetime_start=_utc_naive(trial.datetime_start),
-        datetime_complete=_utc_naive(trial.datetime_complete))).inserted_primary_key[0]
+        datetime_start=_stored_datetime(trial.datetime_start),
+        datetime_complete=_stored_datetime(trial.datetime_complete))).inserted_primary_key[0]
     # Optuna numbers a trial by the trials created before it; a second writer would show.
     number = conn.execute(select(func.count()).select_from(table).where(
         table.c.study_id == study_id, table.c.trial_id < new_id)).scalar_one()
@@ -173,7 +181,7 @@ def update_rdb(conn: Any, backend_id: int, old: FrozenTrial, new: FrozenTrial) -
     Returns:
         False when the stored state had been changed from outside and was kept.
     """
-    from sqlalchemy import update
+    from sqlalchemy import delete, insert, update
 
     models = _models()
     existing = _insert_rows(conn, models, backend_id, old, new)
@@ -191,15 +199,23 @@ def update_rdb(conn: Any, backend_id: int, old: FrozenTrial, new: FrozenTrial) -
             conn.execute(update(table).where(table.c.trial_id == backend_id, table.c.key == key)
                          .values(value_json=json.dumps(value)))
     if old.values is not None and new.values != old.values:
-        # Unreachable through Optuna: a finished trial's value cannot be told again.
-        raise ValueError(f"trial {new.number}: its value cannot change once told")
+        # A trial created from a template that carried values, finished with others: Optuna's
+        # own storages overwrite them, and so does this.
+        values = models.TrialValueModel.__table__
+        conn.execute(delete(values).where(values.c.trial_id == backend_id))
+        if new.values is not None:
+            conn.execute(insert(values), [
+                dict(zip(("trial_id", "objective", "value", "value_type"),
+                         (backend_id, k, *models.TrialValueModel.value_to_stored_repr(v)),
+                         strict=True))
+                for k, v in enumerate(new.values)])
     if new.state == old.state and new.datetime_complete == old.datetime_complete:
         return True
     trials = models.TrialModel.__table__
     done = conn.execute(update(trials).where(trials.c.trial_id == backend_id,
                                              trials.c.state == old.state).values(
-        state=new.state, datetime_start=_utc_naive(new.datetime_start),
-        datetime_complete=_utc_naive(new.datetime_complete)))
+        state=new.state, datetime_start=_stored_datetime(new.datetime_start),
+        datetime_complete=_stored_datetime(new.datetime_complete)))
     return done.rowcount == 1
 
 
