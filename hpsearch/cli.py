@@ -1,4 +1,7 @@
-"""The ``hpsearch`` command: run | status | trials | best | report | rerun | stop | dashboard.
+"""The ``hpsearch`` command: run, watch, stop, submit and read hyperparameter studies.
+
+run | status | trials | best | report | rerun | stop | dashboard, and submit | jobs | logs
+(studies as Ray jobs, docs/service.md).
 
 Every command but ``run`` takes a study's name (looked up under ``--runs-dir``) or its file.
 Errors a user can act on print one line and exit with status 2; nothing is touched before the
