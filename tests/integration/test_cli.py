@@ -159,3 +159,11 @@ def test_a_storage_file_that_cannot_be_used_is_one_line(tmp_path, capsys):
     two.write_text("sqlite:////a.db\nsqlite:////b.db\n")
     assert main(["run", "studies/digits.toml", "--storage-file", str(two)]) == 2
     assert "expected one storage URL on one line" in capsys.readouterr().err
+
+
+def test_stop_through_a_job_server_that_is_not_there_is_one_line(tmp_path, capsys):
+    assert main(["stop", "digits", "--address", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "127.0.0.1:1" in err
+    assert main(["stop", "digits", "--address", "http://127.0.0.1:1", "--trial", "3"]) == 2
+    assert "leave out --address" in capsys.readouterr().err
