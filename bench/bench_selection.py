@@ -69,6 +69,8 @@ VARIANTS: dict[str, str] = {
                    "\n[selection]\nfolds = 5\n"),
     "cv5+wilcoxon+ens3": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
                           "folds = 5\nensemble = 3\n"),
+    "cv3+wilcoxon+ens3": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
+                          "folds = 3\nensemble = 3\n"),
     "default": "",  # studies/digits.toml as shipped (only its seed changed)
 }
 
@@ -81,40 +83,6 @@ def study_text(variant: str, seed: int, trials: int) -> str:
                       flags=re.M)
     name = f"{variant.replace('+', '-')}-{seed}"
     return _HEAD.format(name=name, seed=seed, trials=trials, space=_SPACE) + VARIANTS[variant]
-
-
-def _answer_folds_at_once() -> None:
-    """In each Ray worker: the dispatch hook this issue asks for, applied here until it lands.
-
-    A cross-validated trial reports once per fold; the worker should wait for that answer (one
-    message, milliseconds, against a fold's hundreds) instead of reading it one report later,
-    or a pruned configuration trains one fold too many.
-    """
-    import ray
-
-    import hpsearch.dispatch as d
-
-    hooked = getattr(d._AsyncReporter, "_bench_hooked", False)
-    if hooked or "wait" in d._AsyncReporter.__init__.__code__.co_varnames:
-        return  # landed (or already applied)
-    plain_call, plain_train = d._AsyncReporter.__call__, d.train_trial
-
-    def call(self, epoch, value):
-        if getattr(self, "_wait", False):
-            answer = ray.get(self._channel.report.remote(self._trial, epoch, value))
-            if answer != d.GO:
-                self.decided_at, self.stopped_by_user = epoch, answer == d.STOP
-                return True
-            return False
-        return plain_call(self, epoch, value)
-
-    def train(params, dataset, seed, report=None, deadline=None):
-        if report is not None:
-            report._wait = getattr(dataset, "folds", None) is not None
-        return plain_train(params, dataset, seed, report=report, deadline=deadline)
-
-    d._AsyncReporter.__call__, d.train_trial = call, train
-    d._AsyncReporter._bench_hooked = True
 
 
 def run_one(variant: str, seed: int, trials: int, runs_dir: Path) -> dict:
@@ -156,11 +124,9 @@ def cli_runs(n: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--no-fold-hook", dest="fold_hook", action="store_false",
-                        help="run without the dispatch hook (fold answers read one fold late)")
     parser.add_argument("--cli", type=int, default=0, help="time `hpsearch run` N times")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -171,11 +137,9 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows = []
     if args.variants and args.seeds:
-        env = {"worker_process_setup_hook": _answer_folds_at_once} if args.fold_hook else None
         for attempt in range(3):  # a shared, loaded machine: Ray's start may time out
             try:
-                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                         runtime_env=env)
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
                 break
             except Exception:
                 if attempt == 2:
