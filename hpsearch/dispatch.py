@@ -149,14 +149,21 @@ class _AsyncReporter:
     epoch); the worker never waits for one, so messaging stays off the training path.
     """
 
-    def __init__(self, channel: Any, trial: int) -> None:
+    def __init__(self, channel: Any, trial: int, wait: bool = False) -> None:
         self._channel = channel
         self._trial = trial
+        self._wait = wait  # one report per fold: each answer is worth a fold's training
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
 
     def __call__(self, epoch: int, value: float) -> bool:
+        if self._wait:
+            answer = ray.get(self._channel.report.remote(self._trial, epoch, value))
+            if answer != GO:
+                self.decided_at, self.stopped_by_user = epoch, answer == STOP
+                return True
+            return False
         if self._pending:
             refs = [ref for _, ref in self._pending]
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -218,15 +225,21 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
-               channel: Any | None, timeout_s: float | None, blas_threads: int) -> TrialResult:
+               channel: Any | None, timeout_s: float | None, blas_threads: int,
+               wait_answers: bool) -> TrialResult:
     _limit_blas_threads(blas_threads)
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    dataset = _dataset(dataset_ref)
     report = None
     if channel is not None:
         channel.started.remote(trial, node, node_ip, time.time())
-        report = _AsyncReporter(channel, trial)
+        # A cross-validated trial reports once per fold: it waits for each answer, since a
+        # late "prune" would cost a whole fold; so does a reproducible study's, whose trials must
+        # stop at the same epoch whatever the messaging's timing.
+        wait = wait_answers or getattr(dataset, "folds", None) is not None
+        report = _AsyncReporter(channel, trial, wait=wait)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    result = train_trial(params, _dataset(dataset_ref), seed, report=report, deadline=deadline)
+    result = train_trial(params, dataset, seed, report=report, deadline=deadline)
     if report is not None and report.decided_at is not None:
         result.prune_decided_at = report.decided_at
         result.stopped_by_user = report.stopped_by_user
@@ -236,7 +249,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, cpus: float, max_retries: int,
-                 timeout_s: float | None) -> Any:
+                 timeout_s: float | None, wait_answers: bool = False) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -248,7 +261,10 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         cpus: CPUs the task reserves; also its BLAS thread count.
         max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
         timeout_s: the trial stops itself after this long, measured from when it starts.
+        wait_answers: the worker waits for each report's answer (reproducible studies) instead
+            of acting on it when it arrives.
     """
     return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
                               retry_exceptions=False).remote(
-        dict(params), [dataset_ref], seed, trial, channel, timeout_s, max(1, int(cpus)))
+        dict(params), [dataset_ref], seed, trial, channel, timeout_s, max(1, int(cpus)),
+        wait_answers)

@@ -117,7 +117,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
-           stop=stop, reproducible=getattr(config, "reproducible", False)).run()
+           stop=stop, reproducible=config.reproducible).run()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (

@@ -328,7 +328,8 @@ class Engine:
         self.engine["n_ask"] += 1
         ref = launch_trial(params, self.dataset_ref, seed, trial.number, channel=self.channel,
                            cpus=self.cpus, max_retries=self.config.run.max_retries,
-                           timeout_s=self.config.run.trial_timeout_s)
+                           timeout_s=self.config.run.trial_timeout_s,
+                           wait_answers=self.held is not None)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
         self.by_number[trial.number] = ref
 
@@ -397,6 +398,8 @@ class Engine:
                  A.TRIAL_DURATION: result.duration_s, A.TRIAL_STARTED_AT: result.started_at,
                  A.TRIAL_EPOCHS_RUN: result.epochs_run,
                  A.TRIAL_FINGERPRINT: self.dataset.fingerprint, A.TRIAL_HISTORY: result.history}
+        if result.fold_values is not None:
+            attrs[A.TRIAL_FOLD_VALUES] = result.fold_values
         if result.state == "failed":
             attrs[A.TRIAL_FAILURE] = result.failure_reason
         if result.state == "pruned":

@@ -79,7 +79,7 @@ _ATTR_COLUMNS = {
     "retry_of": A.TRIAL_RETRY_OF,
 }
 # A cross-validated trial's per-fold validation accuracies (trial user attribute, a list).
-TRIAL_FOLD_VALUES = "fold_values"
+TRIAL_FOLD_VALUES = A.TRIAL_FOLD_VALUES  # kept here too: readers of the trials table use it
 _FOLD_COLUMN = "fold_values"  # trials table column: "0.9800 0.9733 ..." (cross-validated studies)
 _INT_COLUMNS = ("number", "epochs_run", "seed", "pruned_at_epoch", "retry_of")
 _STR_COLUMNS = ("state", "node", "dataset_fingerprint", "failure_reason")

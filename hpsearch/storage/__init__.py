@@ -107,7 +107,8 @@ def sqlite_path(url: str) -> Path | None:
 # -- opening -----------------------------------------------------------------------------------
 
 
-_TABLES_RACE = ("already exists", "duplicate key value violates unique constraint")
+_TABLES_RACE = ("already exists", "duplicate key value violates unique constraint",
+                "UNIQUE constraint failed: alembic_version")
 _MALFORMED = ("not a valid database URL; expected e.g. sqlite:////abs/path/study.db or "
               "postgresql://USER:PASS@HOST:PORT/DB (escape @, : and / in a password as %40, %3A, "
               "%2F)")

@@ -17,7 +17,7 @@ from ._studies import write_study
 LONG = """
 n_trials = {n}
 [space]
-num_epochs = 400
+num_epochs = 3000
 learning_rate = {{ low = 1e-3, high = 1e-2, log = true }}
 hidden_size = 64
 [pruner]
@@ -92,7 +92,7 @@ def test_a_trial_failed_from_outside_stops_and_the_study_goes_on(ray_local, tmp_
     victim = trials[stopped]
     assert victim.state == TrialState.FAIL
     assert victim.user_attrs[A.TRIAL_FAILURE] == A.REASON_STOPPED_BY_USER
-    assert victim.user_attrs[A.TRIAL_EPOCHS_RUN] < 400  # its worker stopped early
+    assert victim.user_attrs[A.TRIAL_EPOCHS_RUN] < 3000  # its worker stopped early
     # ... and the study went on to its target: the stopped trial counts as finished.
     assert summary.n_failed == 1 and summary.n_complete == 1
     assert sum(t.state == TrialState.COMPLETE for t in trials.values()) == 1
