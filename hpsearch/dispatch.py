@@ -102,6 +102,11 @@ class PruningChannel:
         self._event.set()
         return await future
 
+    def report_many(self, trial: int, points: list[tuple[int, float]]) -> int:
+        """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
+        self._live.extend(Report(trial, epoch, value) for epoch, value in points)
+        return STOP if trial in self._stop else GO
+
     def take_live(self) -> list[Report | Started]:
         """Everything reported since the last call, oldest first."""
         live, self._live = self._live, []
@@ -149,15 +154,23 @@ class _AsyncReporter:
     epoch); the worker never waits for one, so messaging stays off the training path.
     """
 
-    def __init__(self, channel: Any, trial: int, wait: bool = False) -> None:
+    def __init__(self, channel: Any, trial: int, wait: bool = False,
+                 batch_s: float = 0.0) -> None:
         self._channel = channel
         self._trial = trial
         self._wait = wait  # one report per fold: each answer is worth a fold's training
+        # With nothing to prune, epochs go out in batches at most every batch_s seconds (for
+        # the live view and stop requests): a message per epoch costs the worker milliseconds.
+        self._batch_s = batch_s
+        self._batch: list[tuple[int, float]] = []
+        self._sent = time.monotonic()
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
 
     def __call__(self, epoch: int, value: float) -> bool:
+        if self._batch_s > 0:
+            return self._batched(epoch, value)
         if self._wait:
             answer = ray.get(self._channel.report.remote(self._trial, epoch, value))
             if answer != GO:
@@ -176,6 +189,22 @@ class _AsyncReporter:
                     return True
                 self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
         self._pending.append((epoch, self._channel.report.remote(self._trial, epoch, value)))
+        return False
+
+
+    def _batched(self, epoch: int, value: float) -> bool:
+        self._batch.append((epoch, value))
+        now = time.monotonic()
+        if now - self._sent < self._batch_s:
+            return False
+        if self._pending:  # the last batch's answer: STOP, or go on
+            (_, ref), = self._pending
+            ready, _ = ray.wait([ref], timeout=0)
+            if ready and ray.get(ref) == STOP:
+                self.decided_at, self.stopped_by_user = epoch, True
+                return True
+        self._pending = [(epoch, self._channel.report_many.remote(self._trial, self._batch))]
+        self._batch, self._sent = [], now
         return False
 
 
@@ -226,7 +255,7 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, timeout_s: float | None, blas_threads: int,
-               wait_answers: bool) -> TrialResult:
+               wait_answers: bool, batch_s: float) -> TrialResult:
     _limit_blas_threads(blas_threads)
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
@@ -237,7 +266,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
         # late "prune" would cost a whole fold; so does a reproducible study's, whose trials must
         # stop at the same epoch whatever the messaging's timing.
         wait = wait_answers or getattr(dataset, "folds", None) is not None
-        report = _AsyncReporter(channel, trial, wait=wait)
+        report = _AsyncReporter(channel, trial, wait=wait, batch_s=0.0 if wait else batch_s)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline)
     if report is not None and report.decided_at is not None:
@@ -249,7 +278,8 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, cpus: float, max_retries: int,
-                 timeout_s: float | None, wait_answers: bool = False) -> Any:
+                 timeout_s: float | None, wait_answers: bool = False,
+                 batch_s: float = 0.0) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -263,8 +293,10 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         timeout_s: the trial stops itself after this long, measured from when it starts.
         wait_answers: the worker waits for each report's answer (reproducible studies) instead
             of acting on it when it arrives.
+        batch_s: with nothing to prune, send epochs in batches at most this often (live view,
+            stop requests) instead of one message per epoch; 0 sends every epoch.
     """
     return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
                               retry_exceptions=False).remote(
         dict(params), [dataset_ref], seed, trial, channel, timeout_s, max(1, int(cpus)),
-        wait_answers)
+        wait_answers, batch_s)

@@ -23,7 +23,7 @@ import numpy as np
 
 from hpsearch import _attrs as A
 from hpsearch._progress import Progress
-from hpsearch.config import PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
+from hpsearch.config import PRUNERS, PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
 from hpsearch.results import best_trial
 from hpsearch.space import resolve_params, suggest_params
 from hpsearch.storage import (
@@ -166,6 +166,7 @@ class Engine:
         self.dataset_ref = ray.put(dataset)  # once per study; tasks get zero-copy views
         self.channel = channel
         self.decides_here = config.pruner in PRUNERS_DECIDING_BY_TRIAL_NUMBER
+        self.prunes = PRUNERS[config.pruner] is not None
         self.stop = stop
         # Reproducible mode: results held until their generation is complete, then told in order.
         self.held: list[tuple[int, Callable[[], None]]] | None = [] if reproducible else None
@@ -329,7 +330,8 @@ class Engine:
         ref = launch_trial(params, self.dataset_ref, seed, trial.number, channel=self.channel,
                            cpus=self.cpus, max_retries=self.config.run.max_retries,
                            timeout_s=self.config.run.trial_timeout_s,
-                           wait_answers=self.held is not None)
+                           wait_answers=self.held is not None and self.prunes,
+                           batch_s=0.0 if self.prunes else LIVE_EVERY_S / 2)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
         self.by_number[trial.number] = ref
 
