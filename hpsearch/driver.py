@@ -107,13 +107,16 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
                     "'interrupted', parameters enqueued again", number)
     summary.n_recovered = len(recovered)
     # Hyperband assigns brackets by stored trial number: it decides on the stored study, via the
-    # driver. Every other pruner decides in the channel, on a copy of the curves. Trials start
-    # only once the channel is up, so no report waits on an actor being born.
+    # driver. Every other pruner decides in the channel, on a copy of the curves. With a pruner,
+    # trials start only once the channel is up, so no report waits on an actor being born;
+    # without one nothing waits on the channel (its points go out in batches), so trials start
+    # at once (the actor's birth costs about a second here).
     if PRUNERS[config.pruner] is None:
-        ray.get(channel.never_prune.remote())
-    elif config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
-        ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
-    ray.get(channel.ping.remote())
+        channel.never_prune.remote()
+    else:
+        if config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
+            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
+        ray.get(channel.ping.remote())
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
