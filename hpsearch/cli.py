@@ -340,6 +340,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # The database refused a write or read mid-command (full disk, read-only file, lost
+        # connection): its first line, without the SQL or a password.
+        if not type(exc).__module__.startswith(("sqlalchemy", "optuna.exceptions")):
+            raise
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        text = str(getattr(cause, "orig", None) or cause).strip().splitlines() or [""]
+        print(f"error: storage: {redact(text[0]) or type(exc).__name__}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

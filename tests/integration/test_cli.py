@@ -167,3 +167,25 @@ def test_stop_through_a_job_server_that_is_not_there_is_one_line(tmp_path, capsy
     assert err.startswith("error: ") and err.count("\n") == 1 and "127.0.0.1:1" in err
     assert main(["stop", "digits", "--address", "http://127.0.0.1:1", "--trial", "3"]) == 2
     assert "leave out --address" in capsys.readouterr().err
+
+
+def test_a_database_error_mid_command_is_one_line_without_the_password(tmp_path, capsys,
+                                                                        monkeypatch):
+    import sqlalchemy.exc
+
+    import hpsearch.storage
+
+    driver, _ = _stored_study(tmp_path, "refusing")
+    driver.study.set_user_attr("config_toml", (tmp_path / "refusing.toml").read_text())
+    driver.close()
+    capsys.readouterr()  # Optuna's own log lines of the set-up
+
+    def full(*_args, **_kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "UPDATE x SET y=? -- postgresql://u:s3cret@h/db", {}, Exception(
+                "database or disk is full (postgresql://u:s3cret@h/db)\nSQL: ..."))
+
+    monkeypatch.setattr(hpsearch.storage, "request_stop", full)
+    assert main(["stop", "refusing", "--runs-dir", str(tmp_path / "runs")]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error")]
+    assert line.startswith("error: storage: database or disk is full") and "s3cret" not in line
