@@ -88,6 +88,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
          max_in_flight: int | None, progress: str | bool, dataset: Any, t_call: float,
          stop: Callable[[], bool]) -> RunSummary:
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from hpsearch.dispatch import PruningChannel, warm_up_workers
 
@@ -95,7 +96,10 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
                     or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
     # The channel carries every trial's reports (live curves, stops from outside, pruning); its
     # actor process starts meanwhile too (about a second here).
-    channel = PruningChannel.remote()
+    # Pinned to the driver's own node: the channel dies only with the driver, never with a
+    # worker node that is lost mid-study.
+    channel = PruningChannel.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node_id=ray.get_runtime_context().get_node_id(), soft=False)).remote()
     study = driver.study
     if config.sampler == "grid" and not study.get_trials(deepcopy=False):
         for params in grid_combinations(grid_search_space(config.space)):
