@@ -26,9 +26,10 @@ class PruneMirror:
         import optuna
         from optuna.trial import TrialState
 
+        # No storage given: Optuna keeps the study in memory.
         self._study = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(), study_name=study.study_name,
-            direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+            study_name=study.study_name, direction="maximize", pruner=pruner,
+            sampler=optuna.samplers.RandomSampler(seed=0))
         finished = study.get_trials(deepcopy=False,
                                     states=(TrialState.COMPLETE, TrialState.PRUNED))
         self._study.add_trials(finished)
