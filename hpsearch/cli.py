@@ -51,6 +51,10 @@ def _load_data(config: Any) -> Any:
 
 def _read_storage_file(path: Path) -> str:
     try:
+        # Checked before reading: a FIFO would hang, a huge file would be read whole.
+        if path.exists() and (not path.is_file() or path.stat().st_size > 64 * 1024):
+            raise _UsageError(f"--storage-file {path}: expected a small regular file holding "
+                              "one storage URL")
         url = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise _UsageError(f"--storage-file {path}: cannot read it ({exc})") from None

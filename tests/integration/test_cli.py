@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hpsearch.cli import main
@@ -159,6 +161,14 @@ def test_a_storage_file_that_cannot_be_used_is_one_line(tmp_path, capsys):
     two.write_text("sqlite:////a.db\nsqlite:////b.db\n")
     assert main(["run", "studies/digits.toml", "--storage-file", str(two)]) == 2
     assert "expected one storage URL on one line" in capsys.readouterr().err
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # reading it would hang
+    assert main(["run", "studies/digits.toml", "--storage-file", str(fifo)]) == 2
+    assert "expected a small regular file" in capsys.readouterr().err
+    big = tmp_path / "big.url"
+    big.write_bytes(b"x" * (65 * 1024))
+    assert main(["run", "studies/digits.toml", "--storage-file", str(big)]) == 2
+    assert "expected a small regular file" in capsys.readouterr().err
 
 
 def test_stop_through_a_job_server_that_is_not_there_is_one_line(tmp_path, capsys):
