@@ -17,6 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from hpsearch.report._summary import StudySummary, state_order
@@ -33,6 +34,7 @@ __all__ = [
     "plot_importances",
     "plot_learning_curves",
     "plot_loss_curve",
+    "plot_occupancy",
     "plot_parallel",
     "plot_param",
     "plot_states",
@@ -167,8 +169,12 @@ def plot_learning_curves(summary: StudySummary, ax: Axes) -> Axes:
         part = summary.intermediate[summary.intermediate["state"] == state]
         if part.empty:
             continue
-        segments = [g[["epoch", "value"]].to_numpy(dtype=float)
-                    for _, g in part.groupby("trial", sort=True)]
+        # One array per trial, split where the trial number changes (a groupby per trial costs
+        # a millisecond each: seconds for a study of thousands).
+        part = part.sort_values(["trial", "epoch"], kind="stable")
+        numbers = part["trial"].to_numpy()
+        segments = np.split(part[["epoch", "value"]].to_numpy(dtype=float),
+                            np.flatnonzero(np.diff(numbers)) + 1)
         alpha = 0.35 if state == "complete" else 0.6
         ax.add_collection(LineCollection(segments, colors=STATE_COLORS[state], linestyles=style,
                                          lw=1.1, alpha=alpha))
@@ -215,19 +221,64 @@ def _timeline_bars(summary: StudySummary) -> tuple[list[tuple], list[str]]:
 def plot_timeline(summary: StudySummary, ax: Axes) -> Axes:
     """Each trial as a bar from its start to its end, one row per worker slot on each node."""
     bars, labels = _timeline_bars(summary)
+    # Thin white edges separate neighbouring bars; with thousands of trials they would be all
+    # that shows.
+    edge = {"edgecolor": "white", "lw": 0.5} if len(bars) <= 300 else {"lw": 0}
     for state in state_order():
         mine = [(row, start, length) for row, start, length, s in bars if s == state]
+        for row in sorted({r for r, _, _ in mine}):
+            ax.broken_barh([(x, w) for r, x, w in mine if r == row], (row - 0.4, 0.8),
+                           facecolors=STATE_COLORS[state], **edge)
         if mine:
-            ax.barh([r for r, _, _ in mine], [w for _, _, w in mine],
-                    left=[x for _, x, _ in mine], height=0.8, color=STATE_COLORS[state],
-                    edgecolor="white", lw=0.5, label=f"{state} ({len(mine)})")
+            ax.add_patch(Rectangle((0, 0), 0, 0, color=STATE_COLORS[state],
+                                   label=f"{state} ({len(mine)})"))
     ax.set_yticks(range(len(labels)), labels, fontsize="small")
-    ax.invert_yaxis()
+    ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     ax.grid(axis="x", alpha=0.3)
     ax.set(xlabel="seconds since the first trial started", ylabel="node, slot",
            title="Trials over time")
     return ax
+
+
+def plot_occupancy(summary: StudySummary, ax: Axes, bins: int = 150) -> Axes:
+    """Trials running at once over this study's run, stacked by study: what each study got.
+
+    Averaged over short intervals (``bins`` across the run), so that trials shorter than a pixel
+    still add up to what they used. The other studies are those in the same storage whose
+    trials ran at the same time (studies submitted to one cluster usually share a database).
+    """
+    occ = summary.occupancy
+    mine = occ[occ["study"] == summary.name]
+    t0, t1 = float(mine["start"].min()), float(mine["end"].max())
+    edges = np.linspace(t0, max(t1, t0 + 1e-3), bins + 1)
+    names = [summary.name, *sorted(set(occ["study"]) - {summary.name})]
+    base = np.zeros(bins)
+    for i, name in enumerate(names):
+        part = occ[occ["study"] == name]
+        start, end = part["start"].to_numpy(float), part["end"].to_numpy(float)
+        # Trial-seconds run before each edge; their differences over the bins' widths are the
+        # mean number of trials running in each bin.
+        done = np.array([np.clip(e - start, 0.0, end - start).sum() for e in edges])
+        running = np.diff(done) / np.diff(edges)
+        label = f"{name} (this study)" if i == 0 else name
+        ax.stairs(base + running, edges - t0, baseline=base, fill=True, lw=0,
+                  color=f"C{i % 10}", alpha=0.85 if i == 0 else 0.6, label=label)
+        base = base + running
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1.0, float(base.max())) * 1.15)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.set(xlabel="seconds since the first trial started", ylabel="trials running (mean)")
+    return ax
+
+
+def _draw_timeline(summary: StudySummary, fig: Figure) -> None:
+    rows = len(_timeline_bars(summary)[1])
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[0.6 + 0.35 * rows, 1.6])
+    plot_timeline(summary, top)
+    top.set_xlabel("")
+    plot_occupancy(summary, bottom)
 
 
 def plot_loss_curve(summary: StudySummary, ax: Axes) -> Axes:
@@ -399,10 +450,12 @@ FIGURES: tuple[FigureSpec, ...] = (
                lambda s: None if len(s.intermediate) else "no trial has reported an epoch"),
     FigureSpec("timeline", "Trials over time",
                "Where and when each trial trained: one row per worker slot on each node (node "
-               "id, slot); gaps in a row are time that slot stood idle.", _one(plot_timeline),
+               "id, slot); gaps in a row are time that slot stood idle. Below, the trials "
+               "running at once, stacked with those of other studies in the same storage that "
+               "ran at the same time: the share of the cluster each study got.", _draw_timeline,
                lambda s: None if s.trials["started_at"].notna().any() else "the trials carry "
                "no start times (stored since hpsearch records started_at)",
-               lambda s: (9.0, 1.4 + 0.35 * len(_timeline_bars(s)[1]))),
+               lambda s: (9.0, 3.2 + 0.35 * len(_timeline_bars(s)[1]))),
     FigureSpec("best_model", "Best model",
                "Training loss and training / validation accuracy per epoch of the best model.",
                _draw_best, lambda s: None if s.best_history else "no complete trial with a "

@@ -83,6 +83,9 @@ class StudySummary:
         weight_tiles: a mosaic of first-layer weights, (H, W) or (H, W, 3) in [0, 1], or None.
         boundary: mesh, predictions and data for a 2-D decision boundary, or None.
         comparison: a comparison study's settings side by side, or None.
+        occupancy: one row per timed trial (``study``, ``start``, ``end``, Unix seconds) of this
+            study and of the other studies in its storage whose trials ran at the same time:
+            how the cluster was shared.
         notes: sentences saying what is missing and why.
         generated: when the summary was made (UTC, ISO).
     """
@@ -113,6 +116,8 @@ class StudySummary:
     weight_tiles: np.ndarray | None = None
     boundary: dict[str, np.ndarray] | None = None
     comparison: Comparison | None = None
+    occupancy: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["study", "start", "end"]))
     notes: list[str] = field(default_factory=list)
     generated: str = ""
 
@@ -179,6 +184,28 @@ def _importances(study: Any, trials: pd.DataFrame, searched: list[str]
     if not found:
         return None, "Optuna found no parameter shared by all complete trials to rank."
     return {k: float(v) for k, v in found.items()}, ""
+
+
+def _occupancy(study: Any, trials: pd.DataFrame) -> pd.DataFrame:
+    """This study's timed trials, and those of studies beside it that overlapped its run."""
+    from hpsearch.storage import studies_beside
+
+    timed = trials.dropna(subset=["started_at", "duration_s"])
+    starts = timed["started_at"].to_numpy(dtype=float)
+    ends = starts + timed["duration_s"].to_numpy(dtype=float)
+    frames = [pd.DataFrame({"study": study.study_name, "start": starts, "end": ends})]
+    if len(starts):
+        first, last = float(starts.min()), float(ends.max())
+        for other in studies_beside(study, started_before=last):
+            spans = [(t.user_attrs.get(A.TRIAL_STARTED_AT), t.user_attrs.get(A.TRIAL_DURATION))
+                     for t in other.get_trials(deepcopy=False)]
+            spans = [(float(a), float(a) + float(d)) for a, d in spans
+                     if a is not None and d is not None and a < last and a + d > first]
+            if spans:
+                frames.append(pd.DataFrame({"study": other.study_name,
+                                            "start": [a for a, _ in spans],
+                                            "end": [b for _, b in spans]}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _best_history(study: Any, evaluation: Any) -> tuple[dict[str, list[float]] | None, str]:
@@ -379,6 +406,7 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: A
         weight_tiles=_tiles(model, image_shape),
         boundary=_boundary(model, dataset),
         comparison=comparison_data(study, config, settings, input_shape),
+        occupancy=_occupancy(study, trials),
         notes=notes,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
     )

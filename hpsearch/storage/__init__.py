@@ -7,7 +7,8 @@ this package only ``_optuna.py`` does, and it lists each private name it uses an
 - ``open_for_writing``: the driver's study (reads from memory, writes through; see
   ``_single_writer.py``), after taking the study's lease (``_lease.py``): one driver per study
   wherever it runs.
-- ``open_for_reading``: any other command's study, straight from the storage.
+- ``open_for_reading``: any other command's study, straight from the storage;
+  ``studies_beside``: the other studies in the same storage (what shared the cluster with it).
 - ``persist_launch`` / ``recover`` / ``fail_and_requeue``: the driver's writes outside ask/tell.
 """
 
@@ -55,6 +56,7 @@ __all__ = [
     "stop_requested",
     "stop_trial",
     "stored_value",
+    "studies_beside",
     "write_live",
 ]
 
@@ -254,6 +256,30 @@ def open_for_reading(name: str, url: str) -> optuna.Study:
             raise StorageError(f"no study named {name!r} in {redact(url)}"
                                + (f" (it holds {', '.join(map(repr, names))})" if names else "")
                                ) from None
+
+
+def studies_beside(study: optuna.Study, started_before: float, limit: int = 8
+                   ) -> list[optuna.Study]:
+    """Other studies in ``study``'s storage that began before ``started_before`` (Unix s).
+
+    Reports use them to show how a cluster was shared: studies submitted to one cluster usually
+    share one database. At most ``limit``, the most recently begun first; a storage that cannot
+    list its studies gives none.
+    """
+    import optuna
+
+    from hpsearch.storage._optuna import storage_of
+
+    storage = storage_of(study)
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except Exception:  # a figure's extra: never worth failing a report over
+        return []
+    others = [s for s in summaries if s.study_name != study.study_name
+              and s.datetime_start is not None
+              and s.datetime_start.timestamp() < started_before]
+    others.sort(key=lambda s: s.datetime_start, reverse=True)
+    return [optuna.load_study(study_name=s.study_name, storage=storage) for s in others[:limit]]
 
 
 @dataclass

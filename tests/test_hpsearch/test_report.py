@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -253,3 +254,62 @@ def test_timeline_puts_overlapping_trials_on_separate_slots_of_their_node():
     assert sorted(bars, key=lambda b: b[1]) == [
         (0, 0.0, 1.0, "complete"), (2, pytest.approx(0.2), 3.0, "complete"),
         (1, 0.5, 1.0, "pruned"), (0, pytest.approx(1.2), 0.8, "failed")]
+
+
+def _timed_trial(start: float, duration: float, value: float = 0.9):
+    """A complete trial that trained over [start, start + duration) (Unix seconds)."""
+    from datetime import datetime
+
+    from optuna.distributions import FloatDistribution
+
+    trial = optuna.trial.create_trial(
+        params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)}, value=value,
+        user_attrs={"started_at": start, "duration_s": duration})
+    trial.datetime_start = datetime.fromtimestamp(start)
+    trial.datetime_complete = datetime.fromtimestamp(start + duration)
+    return trial
+
+
+def test_occupancy_shows_what_each_study_sharing_the_storage_got(tmp_path):
+    """Two studies on one storage at once: the timeline's lower panel stacks both."""
+    from hpsearch.report._figures import new_figure, plot_occupancy
+    from hpsearch.report._summary import _occupancy
+    from hpsearch.results import trials_frame
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    mine = optuna.create_study(study_name="mine", storage=url, direction="maximize")
+    other = optuna.create_study(study_name="other", storage=url, direction="maximize")
+    late = optuna.create_study(study_name="late", storage=url, direction="maximize")
+    # mine: 2 slots busy over [100, 110); other: 1 slot over [104, 120); late: after mine ended.
+    for start in (100, 102, 104, 106, 108):
+        mine.add_trials([_timed_trial(start, 2.0), _timed_trial(start, 2.0)])
+    other.add_trials([_timed_trial(104 + 4 * i, 4.0) for i in range(4)])
+    late.add_trials([_timed_trial(200, 5.0)])
+    occ = _occupancy(mine, trials_frame(mine))
+    assert occ.groupby("study").size().to_dict() == {"mine": 10, "other": 2}
+
+    summary = SimpleNamespace(name="mine", occupancy=occ)
+    ax = new_figure((6, 3)).add_subplot()
+    plot_occupancy(summary, ax, bins=10)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mine (this study)", "other"]
+    mine_bars, other_bars = ax.patches[:2]
+    # Mean trials running per 1 s bin: mine 2 throughout, other 1 from 104 s on (stacked).
+    heights_mine = mine_bars.get_data().values
+    stacked = other_bars.get_data()
+    assert heights_mine == pytest.approx([2.0] * 10)
+    assert stacked.values == pytest.approx([2.0] * 4 + [3.0] * 6)
+    assert stacked.baseline == pytest.approx([2.0] * 10)
+
+
+def test_learning_curves_draw_one_line_per_trial_in_epoch_order():
+    import pandas as pd
+
+    from hpsearch.report._figures import new_figure, plot_learning_curves
+
+    inter = pd.DataFrame({"trial": [3, 1, 3, 1, 2, 3], "epoch": [2, 1, 1, 2, 1, 3],
+                          "value": [0.5, 0.1, 0.4, 0.2, 0.3, 0.6],
+                          "state": ["complete"] * 6})
+    ax = new_figure((6, 3)).add_subplot()
+    plot_learning_curves(SimpleNamespace(intermediate=inter, metric="val"), ax)
+    segments = [s.tolist() for s in ax.collections[0].get_segments()]
+    assert segments == [[[1, 0.1], [2, 0.2]], [[1, 0.3]], [[1, 0.4], [2, 0.5], [3, 0.6]]]
