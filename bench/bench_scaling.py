@@ -14,6 +14,14 @@ storage used the same way, and both again on PostgreSQL with ``--storage-url``.
     python bench/bench_scaling.py                 # both parts; JSON to stdout
     python bench/bench_scaling.py --part driver --sizes 0 1000 5000
     python bench/bench_scaling.py --part driver --storage-url postgres   # + a local PostgreSQL
+
+Part 3 (study): one long study of tiny trials (random sampler, ``--study-trials``, 20,000 by
+default), local Ray with 2 CPUs: trials per second over the first and the last thousand, from the
+stored completion times, and the driver process's memory (RSS) sampled as the study grows, then
+the time what follows the search takes (tables, the best retrained and tested, the report).
+With and without a pruner (``--study-pruner``).
+
+    python bench/bench_scaling.py --part study --study-trials 20000 --study-pruner none median
 """
 
 from __future__ import annotations
@@ -96,6 +104,112 @@ def bench_cluster(workers: list[int], n_trials: int, epochs: int) -> list[dict]:
                                                  + engine["report_s"]) / n_trials, 2),
             "ask_ms": round(1000 * engine["ask_s"] / max(engine["n_ask"], 1), 2),
             "tell_ms": round(1000 * engine["tell_s"] / max(engine["n_tell"], 1), 2),
+        })
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+TINY_STUDY = """# scaling benchmark: many tiny trials
+[study]
+name = "{name}"
+seed = 3
+n_trials = {n_trials}
+[dataset]
+name = "digits"
+n_train = 200
+[space]
+num_epochs = 3
+batch_size = 100
+learning_rate = {{ low = 1e-3, high = 1e-1, log = true }}
+hidden_size = {{ low = 8, high = 16 }}
+[sampler]
+name = "random"
+[pruner]
+name = "{pruner}"
+{pruner_options}
+"""
+
+
+class _RSSSampler:
+    """RSS of this process (the driver) every ``every_s``, as (seconds, MiB) pairs."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(self._every_s):
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * page
+            self.samples.append((time.perf_counter() - t0, rss / 2**20))
+
+    def __enter__(self) -> _RSSSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_study(n_trials: int, pruners: list[str]) -> list[dict]:
+    """A study of ``n_trials`` tiny trials per pruner: throughput and driver memory as it grows."""
+    import logging
+
+    import optuna
+    import ray
+
+    from hpsearch.config import parse_study_config
+    from hpsearch.datasets import load_dataset
+    from hpsearch.driver import run_study
+    from hpsearch.pipeline import after_search
+    from hpsearch.stored import find_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for pruner in pruners:
+        options = "n_startup_trials = 5\nn_warmup_steps = 1" if pruner == "median" else ""
+        with tempfile.TemporaryDirectory(prefix="hps") as tmp:
+            runs = Path(tmp) / "runs"
+            config = parse_study_config(TINY_STUDY.format(
+                name=f"tiny_{pruner}", n_trials=n_trials, pruner=pruner, pruner_options=options))
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+            logging.getLogger("hpsearch").setLevel(logging.ERROR)
+            try:
+                with _RSSSampler() as rss:
+                    t0 = time.perf_counter()
+                    summary = run_study(config, runs_dir=runs, progress=False)
+                    run_s = time.perf_counter() - t0
+            finally:
+                ray.shutdown()
+            study = find_study(config.name, runs_dir=runs)
+            dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
+                                   **config.dataset_options)
+            t0 = time.perf_counter()
+            after_search(study, dataset)  # tables, the best retrained and tested, the report
+            after_s = time.perf_counter() - t0
+            ends = sorted(t.datetime_complete.timestamp() for t in study.study.trials
+                          if t.datetime_complete is not None)
+        per_k = [1000 / (ends[i + 999] - ends[i]) for i in range(0, len(ends) - 999, 1000)]
+        mem = rss.samples
+        rows.append({
+            "pruner": pruner, "n_trials": n_trials, "run_s": round(run_s, 1),
+            "n_complete": summary.n_complete, "n_pruned": summary.n_pruned,
+            "n_failed": summary.n_failed,
+            "first_1000_per_s": round(per_k[0], 1), "last_1000_per_s": round(per_k[-1], 1),
+            "per_1000_per_s": [round(v, 1) for v in per_k],
+            "driver_rss_mib_first": round(mem[min(5, len(mem) - 1)][1]),
+            "driver_rss_mib_last": round(mem[-1][1]),
+            "driver_rss_mib_max": round(max(m for _, m in mem)),
+            "ask_ms": round(1000 * summary.engine["ask_s"] / max(summary.engine["n_ask"], 1), 2),
+            "tell_ms": round(1000 * summary.engine["tell_s"] / max(summary.engine["n_tell"], 1),
+                             2),
+            "after_search_s": round(after_s, 1),
         })
         print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
@@ -285,7 +399,7 @@ def _postgres(url: str | None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["all", "cluster", "driver"], default="all")
+    parser.add_argument("--part", choices=["all", "cluster", "driver", "study"], default="all")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--n-trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=150)
@@ -295,6 +409,8 @@ def main() -> None:
         "also measure the driver's storage on this PostgreSQL database (postgresql://USER:PASS@"
         "HOST:PORT/DB), or 'postgres' for a throwaway local server (needs PostgreSQL's "
         "programs and psycopg: pip install -e '.[postgres]')"))
+    parser.add_argument("--study-trials", type=int, default=20_000)
+    parser.add_argument("--study-pruner", nargs="+", default=["none", "median"])
     args = parser.parse_args()
     out: dict = {"cpus": os.cpu_count()}
     if args.part in ("all", "cluster"):
@@ -303,6 +419,8 @@ def main() -> None:
         out["sampler"] = bench_sampler(args.sizes, args.repeats)
         with _postgres(args.storage_url) as pg_url:
             out["storage"] = bench_storage(args.sizes, args.repeats, epochs=30, pg_url=pg_url)
+    if args.part in ("all", "study"):
+        out["study"] = bench_study(args.study_trials, args.study_pruner)
     print(json.dumps(out, indent=1))
 
 
