@@ -22,7 +22,7 @@ class PruneMirror:
         pruner: a fresh pruner of the same kind and options as the study's.
     """
 
-    def __init__(self, study: Any, pruner: Any) -> None:
+    def __init__(self, study: Any, pruner: Any, finished: list[Any] | None = None) -> None:
         import optuna
         from optuna.trial import TrialState
 
@@ -30,11 +30,37 @@ class PruneMirror:
         self._study = optuna.create_study(
             study_name=study.study_name, direction="maximize", pruner=pruner,
             sampler=optuna.samplers.RandomSampler(seed=0))
-        finished = study.get_trials(deepcopy=False,
-                                    states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if finished is None:
+            finished = study.get_trials(deepcopy=False,
+                                        states=(TrialState.COMPLETE, TrialState.PRUNED))
         self._study.add_trials(finished)
         self._live: dict[int, Any] = {}
         self._finished: set[int] = set()
+
+    @classmethod
+    def of_first_folds(cls, study: Any, pruner: Any) -> PruneMirror:
+        """A mirror of the stored trials' first-fold learning curves (first-fold pruning).
+
+        A trial that finished its first fold counts as complete there, with that fold's last
+        value; one stopped inside it as pruned.
+        """
+        import optuna
+        from optuna.trial import TrialState
+
+        from hpsearch._attrs import TRIAL_FIRST_FOLD_CURVE, TRIAL_FOLD_VALUES
+
+        curves = []
+        for t in study.get_trials(deepcopy=False,
+                                  states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            curve = t.user_attrs.get(TRIAL_FIRST_FOLD_CURVE)
+            if not curve:
+                continue
+            done = bool(t.user_attrs.get(TRIAL_FOLD_VALUES))
+            curves.append(optuna.trial.create_trial(
+                state=TrialState.COMPLETE if done else TrialState.PRUNED,
+                value=float(curve[-1]) if done else None,
+                intermediate_values={e: float(v) for e, v in enumerate(curve, start=1)}))
+        return cls(study, pruner, finished=curves)
 
     def start(self, number: int) -> None:
         """A trial of the stored study started (its first report says so)."""

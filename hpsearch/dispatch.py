@@ -64,6 +64,7 @@ class PruningChannel:
 
     def __init__(self) -> None:
         self._mirror: PruneMirror | None = None
+        self._first_fold: PruneMirror | None = None
         self._never = False
         self._inbox: list[Report] = []
         self._waiting: dict[tuple[int, int], asyncio.Future[int]] = {}
@@ -74,6 +75,10 @@ class PruningChannel:
     def attach(self, mirror: PruneMirror) -> None:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
         self._mirror = mirror
+
+    def attach_first_fold(self, mirror: PruneMirror) -> None:
+        """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner."""
+        self._first_fold = mirror
 
     def never_prune(self) -> None:
         """No pruner: answer every report at once (still kept for the live view)."""
@@ -90,6 +95,8 @@ class PruningChannel:
     async def report(self, trial: int, epoch: int, value: float) -> int:
         """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``."""
         self._live.append(Report(trial, epoch, value))
+        if epoch == 1 and self._first_fold is not None:  # a fold's step: the first fold ended
+            self._first_fold.finish(trial, "complete", value)
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
@@ -101,6 +108,14 @@ class PruningChannel:
         self._inbox.append(Report(trial, epoch, value))
         self._event.set()
         return await future
+
+    def report_epoch(self, trial: int, epoch: int, value: float) -> int:
+        """One epoch of a cross-validated trial's first fold: ``GO``, ``PRUNE`` or ``STOP``."""
+        if trial in self._stop:
+            return STOP
+        if self._first_fold is None:
+            return GO
+        return PRUNE if self._first_fold.report(trial, epoch, value) else GO
 
     def report_many(self, trial: int, points: list[tuple[int, float]]) -> int:
         """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
@@ -141,6 +156,8 @@ class PruningChannel:
         self._stop.discard(trial)
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
+        if self._first_fold is not None:  # still open only when it ended inside fold 1
+            self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed", None)
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():
@@ -155,8 +172,9 @@ class _AsyncReporter:
     """
 
     def __init__(self, channel: Any, trial: int, wait: bool = False,
-                 batch_s: float = 0.0) -> None:
+                 batch_s: float = 0.0, method: str = "report") -> None:
         self._channel = channel
+        self._send = getattr(channel, method)  # "report", or "report_epoch" (first fold)
         self._trial = trial
         self._wait = wait  # one report per fold: each answer is worth a fold's training
         # With nothing to prune, epochs go out in batches at most every batch_s seconds (for
@@ -172,7 +190,7 @@ class _AsyncReporter:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         if self._wait:
-            answer = ray.get(self._channel.report.remote(self._trial, epoch, value))
+            answer = ray.get(self._send.remote(self._trial, epoch, value))
             if answer != GO:
                 self.decided_at, self.stopped_by_user = epoch, answer == STOP
                 return True
@@ -188,7 +206,7 @@ class _AsyncReporter:
                     self.stopped_by_user = STOP in answers.values()
                     return True
                 self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
-        self._pending.append((epoch, self._channel.report.remote(self._trial, epoch, value)))
+        self._pending.append((epoch, self._send.remote(self._trial, epoch, value)))
         return False
 
 
@@ -255,11 +273,11 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, timeout_s: float | None, blas_threads: int,
-               wait_answers: bool, batch_s: float) -> TrialResult:
+               wait_answers: bool, batch_s: float, first_fold: bool) -> TrialResult:
     _limit_blas_threads(blas_threads)
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
-    report = None
+    report = epoch_report = None
     if channel is not None:
         channel.started.remote(trial, node, node_ip, time.time())
         # A cross-validated trial reports once per fold: it waits for each answer, since a
@@ -267,11 +285,17 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
         # stop at the same epoch whatever the messaging's timing.
         wait = wait_answers or getattr(dataset, "folds", None) is not None
         report = _AsyncReporter(channel, trial, wait=wait, batch_s=0.0 if wait else batch_s)
+        if first_fold and getattr(dataset, "folds", None) is not None:
+            # The first fold's epochs: answers acted on when they arrive, as on one split.
+            epoch_report = _AsyncReporter(channel, trial, wait=wait_answers,
+                                          method="report_epoch")
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    result = train_trial(params, dataset, seed, report=report, deadline=deadline)
-    if report is not None and report.decided_at is not None:
-        result.prune_decided_at = report.decided_at
-        result.stopped_by_user = report.stopped_by_user
+    result = train_trial(params, dataset, seed, report=report, deadline=deadline,
+                         epoch_report=epoch_report)
+    for reporter in (report, epoch_report):
+        if reporter is not None and reporter.decided_at is not None:
+            result.prune_decided_at = reporter.decided_at
+            result.stopped_by_user = reporter.stopped_by_user
     result.node, result.node_ip = node, node_ip
     return result
 
@@ -279,7 +303,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, cpus: float, max_retries: int,
                  timeout_s: float | None, wait_answers: bool = False,
-                 batch_s: float = 0.0) -> Any:
+                 batch_s: float = 0.0, first_fold: bool = False) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -295,8 +319,10 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
             of acting on it when it arrives.
         batch_s: with nothing to prune, send epochs in batches at most this often (live view,
             stop requests) instead of one message per epoch; 0 sends every epoch.
+        first_fold: on a dataset with folds, report every epoch of the first fold as well
+            (``PruningChannel.report_epoch``: first-fold pruning).
     """
     return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
                               retry_exceptions=False).remote(
         dict(params), [dataset_ref], seed, trial, channel, timeout_s, max(1, int(cpus)),
-        wait_answers, batch_s)
+        wait_answers, batch_s, first_fold)

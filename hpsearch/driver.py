@@ -115,6 +115,9 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     # trials start only once the channel is up, so no report waits on an actor being born;
     # without one nothing waits on the channel (its points go out in batches), so trials start
     # at once (the actor's birth costs about a second here).
+    if config.selection.first_fold_pruning:
+        ray.get(channel.attach_first_fold.remote(
+            PruneMirror.of_first_folds(study, config.make_first_fold_pruner())))
     if PRUNERS[config.pruner] is None:
         channel.never_prune.remote()
     else:

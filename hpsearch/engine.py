@@ -331,7 +331,8 @@ class Engine:
                            cpus=self.cpus, max_retries=self.config.run.max_retries,
                            timeout_s=self.config.run.trial_timeout_s,
                            wait_answers=self.held is not None and self.prunes,
-                           batch_s=0.0 if self.prunes else LIVE_EVERY_S / 2)
+                           batch_s=0.0 if self.prunes else LIVE_EVERY_S / 2,
+                           first_fold=self.config.selection.first_fold_pruning)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
         self.by_number[trial.number] = ref
 
@@ -402,6 +403,8 @@ class Engine:
                  A.TRIAL_FINGERPRINT: self.dataset.fingerprint, A.TRIAL_HISTORY: result.history}
         if result.fold_values is not None:
             attrs[A.TRIAL_FOLD_VALUES] = result.fold_values
+        if result.first_fold_curve is not None:
+            attrs[A.TRIAL_FIRST_FOLD_CURVE] = result.first_fold_curve
         if result.state == "failed":
             attrs[A.TRIAL_FAILURE] = result.failure_reason
         if result.state == "pruned":

@@ -46,6 +46,8 @@ class TrialResult:
             fold order, as far as the trial got; ``value`` is their mean, ``history`` holds one
             entry per fold (its final epoch), the folds are the reported steps (1, 2, ...) and
             ``epochs_run`` sums the folds' epochs. None on a single validation split.
+        first_fold_curve: with cross-validation and ``epoch_report``, the first fold's
+            validation accuracy per epoch (what first-fold pruning compares trials by).
     """
 
     state: str
@@ -61,6 +63,7 @@ class TrialResult:
     node_ip: str = ""
     stopped_by_user: bool = False
     fold_values: list[float] | None = None
+    first_fold_curve: list[float] | None = None
 
 
 def split_seed(seed: int) -> tuple[int, int]:
@@ -198,7 +201,8 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
 
 
 def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
-                report: ReportFn | None = None, deadline: float | None = None) -> TrialResult:
+                report: ReportFn | None = None, deadline: float | None = None,
+                epoch_report: ReportFn | None = None) -> TrialResult:
     """Train one trial and describe how it ended. Never raises for a trial's own failure.
 
     Args:
@@ -209,6 +213,9 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
             with folds (``hpsearch.datasets.with_folds``), after every fold with (fold number
             from 1, that fold's validation accuracy); True stops the trial as pruned.
         deadline: ``time.monotonic()`` value after which the trial stops and fails as timed out.
+        epoch_report: on a dataset with folds, called after every epoch of the first fold with
+            (epoch, validation accuracy); True stops the trial there, as pruned (first-fold
+            pruning). Ignored on a single split, where ``report`` sees every epoch.
 
     Returns:
         The result; a diverged trial fails with "diverged at iteration k", an exception with its
@@ -216,7 +223,7 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
     """
     started_at = time.time()
     if getattr(dataset, "folds", None) is not None:
-        result = _train_folds(params, dataset, seed, report, deadline)
+        result = _train_folds(params, dataset, seed, report, deadline, epoch_report)
     else:
         result = _train_trial(params, dataset, seed, report, deadline)
     result.started_at = started_at
@@ -270,24 +277,32 @@ def _failed(reason: str, history: dict[str, list[float]], start: float) -> Trial
 
 
 def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: ReportFn | None,
-                 deadline: float | None) -> TrialResult:
+                 deadline: float | None, epoch_report: ReportFn | None = None) -> TrialResult:
     """Cross-validation: each fold trained with the trial seed, reported as one step.
 
     A fold's value is its validation accuracy after the last epoch (the model a refit on all
     non-test data ends with has no held-out data to pick an epoch by); the trial's value is the
-    mean over folds. A report answered True stops the trial before its next fold, as pruned.
+    mean over folds. A report answered True stops the trial before its next fold, as pruned;
+    an ``epoch_report`` answered True stops it inside its first fold, as pruned.
     """
     import netcore
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
     fold_values: list[float] = []
+    first_curve: list[float] | None = [] if epoch_report is not None else None
     epochs = 0
     outcome: dict[str, Any] = {}
+    fold = 0
 
     def on_epoch(epoch: int, train_acc: float, val_acc: float, loss: float) -> bool:
         if deadline is not None and time.monotonic() > deadline:
             outcome["timed_out"] = epoch
             return True
+        if fold == 0 and epoch_report is not None:
+            first_curve.append(float(val_acc))
+            if epoch_report(epoch, float(val_acc)):
+                outcome["pruned_at"] = epoch
+                return True
         return False
 
     start = time.perf_counter()
@@ -312,7 +327,12 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
             result = _failed(f"timed out after {duration:.1f} s (fold {fold + 1}, epoch "
                              f"{outcome['timed_out']})", history, start)
             result.fold_values, result.epochs_run = fold_values, epochs
+            result.first_fold_curve = first_curve
             return result
+        if "pruned_at" in outcome:  # stopped inside the first fold: no fold value to report
+            return TrialResult("pruned", float(solver.val_acc_history[-1]), epochs, history,
+                               time.perf_counter() - start, pruned_at_epoch=1,
+                               fold_values=fold_values, first_fold_curve=first_curve)
         value = float(solver.val_acc_history[-1])
         fold_values.append(value)
         history["loss"].append(float(solver.epoch_loss_history[-1]))
@@ -321,6 +341,7 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
         if report is not None and report(fold + 1, value) and fold + 1 < dataset.n_folds:
             return TrialResult("pruned", float(np.mean(fold_values)), epochs, history,
                                time.perf_counter() - start, pruned_at_epoch=fold + 1,
-                               fold_values=fold_values)
+                               fold_values=fold_values, first_fold_curve=first_curve)
     return TrialResult("complete", float(np.mean(fold_values)), epochs, history,
-                       time.perf_counter() - start, fold_values=fold_values)
+                       time.perf_counter() - start, fold_values=fold_values,
+                       first_fold_curve=first_curve)

@@ -44,6 +44,8 @@ def test_folds_turn_refit_on_and_reach_the_dataset():
     ("ensemble = 0", r"selection\.ensemble: expected an integer in \[1, 50\]"),
     ("refit = 1", r"selection\.refit: expected true or false"),
     ("k = 5", r"selection: unknown keys \['k'\]"),
+    ("first_fold_pruning = true", r"selection\.first_fold_pruning: needs cross-validation"),
+    ("folds = 3\nfirst_fold_pruning = 1", r"selection\.first_fold_pruning: expected true or"),
 ])
 def test_bad_selection_is_refused_with_key(body, match):
     with pytest.raises(ConfigError, match=match):

@@ -48,6 +48,46 @@ def test_a_pruned_fold_trial_stops_before_its_next_fold(moons, params):
     assert len(result.fold_values) == 2 and result.epochs_run == 2 * params["num_epochs"]
 
 
+def test_first_fold_pruning_stops_inside_the_first_fold(moons, params):
+    folded = with_folds(moons, 3, seed=0)
+    epochs, folds = [], []
+    result = train_trial(params, folded, seed=7, report=lambda s, v: folds.append(s) and False,
+                         epoch_report=lambda e, v: epochs.append((e, v)) or e == 3)
+    assert result.state == "pruned" and result.pruned_at_epoch == 1
+    assert result.epochs_run == 3 and result.fold_values == [] and folds == []
+    assert [e for e, _ in epochs] == [1, 2, 3]
+    assert result.first_fold_curve == [v for _, v in epochs]
+    # Answered "go" throughout: every fold runs, and only the first fold's epochs are reported.
+    epochs.clear()
+    result = train_trial(params, folded, seed=7, epoch_report=lambda e, v: epochs.append(e))
+    assert result.state == "complete" and len(result.fold_values) == 3
+    assert epochs == list(range(1, params["num_epochs"] + 1))
+    assert len(result.first_fold_curve) == params["num_epochs"]
+
+
+def test_first_fold_mirror_reads_stored_curves_as_optuna_would(tmp_path):
+    """The mirror of stored first folds decides as Optuna's MedianPruner on those curves."""
+    from hpsearch._pruning import PruneMirror
+
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 's.db'}")
+    curves = [[0.5, 0.6, 0.7, 0.8], [0.4, 0.5, 0.6, 0.7], [0.6, 0.7, 0.8, 0.9], [0.3, 0.3]]
+    for curve in curves:  # three finished their first fold, the last was stopped inside it
+        done = len(curve) == 4
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.PRUNED,
+            value=0.9 if done else None,
+            user_attrs={A.TRIAL_FIRST_FOLD_CURVE: curve,
+                        A.TRIAL_FOLD_VALUES: [0.9, 0.9] if done else []}))
+    study.add_trial(optuna.trial.create_trial(value=0.8))  # no curve stored: left out
+    mirror = PruneMirror.of_first_folds(
+        study, optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+    # median of the three complete first folds at epoch 2 is 0.6
+    assert mirror.report(100, 1, 0.1) is False  # warm-up
+    assert mirror.report(100, 2, 0.55) is True
+    assert mirror.report(101, 1, 0.9) is False
+    assert mirror.report(101, 2, 0.65) is False
+
+
 def test_fit_keep_last_keeps_the_last_epoch(moons, params):
     data = moons.as_solver_data()
     shape = tuple(moons.input_shape)
