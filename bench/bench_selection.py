@@ -75,9 +75,9 @@ VARIANTS: dict[str, str] = {
 }
 
 
-def study_text(variant: str, seed: int, trials: int) -> str:
+def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) -> str:
     if variant == "default":
-        text = DEFAULT.read_text()
+        text = default.read_text()
         text = re.sub(r"^seed = \d+", f"seed = {seed}", text, count=1, flags=re.M)
         return re.sub(r'^name = "digits"', f'name = "default-{seed}"', text, count=1,
                       flags=re.M)
@@ -85,7 +85,8 @@ def study_text(variant: str, seed: int, trials: int) -> str:
     return _HEAD.format(name=name, seed=seed, trials=trials, space=_SPACE) + VARIANTS[variant]
 
 
-def run_one(variant: str, seed: int, trials: int, runs_dir: Path) -> dict:
+def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path = DEFAULT
+            ) -> dict:
     from hpsearch.config import parse_study_config
     from hpsearch.datasets import load_dataset
     from hpsearch.driver import run_study
@@ -93,7 +94,7 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path) -> dict:
     from hpsearch.results import summary_facts
     from hpsearch.stored import find_study
 
-    config = parse_study_config(study_text(variant, seed, trials), f"<{variant}>")
+    config = parse_study_config(study_text(variant, seed, trials, default), f"<{variant}>")
     dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
                            **dict(config.dataset_options))
     t0 = time.perf_counter()
@@ -110,12 +111,12 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path) -> dict:
             "pruned": facts["by_state"]["pruned"], "wall_s": wall}
 
 
-def cli_runs(n: int) -> list[float]:
+def cli_runs(n: int, default: Path = DEFAULT) -> list[float]:
     times = []
     for _ in range(n):
         runs = Path(tempfile.mkdtemp(prefix="bench-sel-cli-"))
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(DEFAULT), "--runs-dir",
+        subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(default), "--runs-dir",
                         str(runs), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
         shutil.rmtree(runs, ignore_errors=True)
@@ -128,6 +129,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--cli", type=int, default=0, help="time `hpsearch run` N times")
+    parser.add_argument("--default", type=Path, default=DEFAULT, metavar="STUDY.toml",
+                        help="the study file the 'default' variant and --cli run (a candidate "
+                        "for the default study; only its seed and name are changed)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("hpsearch").setLevel(logging.ERROR)
@@ -149,7 +153,7 @@ def main() -> None:
         try:
             for seed in args.seeds:  # variants side by side within each seed
                 for variant in args.variants:
-                    row = run_one(variant, seed, args.trials, runs_dir)
+                    row = run_one(variant, seed, args.trials, runs_dir, args.default)
                     rows.append(row)
                     print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                     for k, v in row.items()), flush=True)
@@ -174,8 +178,8 @@ def main() -> None:
                   f"{statistics.median(x['cpu_s'] for x in r):.1f} | "
                   f"{statistics.median(x['wall_s'] for x in r):.1f} |")
     if args.cli:
-        times = cli_runs(args.cli)
-        print(f"\n`hpsearch run studies/digits.toml`: median {statistics.median(times):.1f} s "
+        times = cli_runs(args.cli, args.default)
+        print(f"\n`hpsearch run {args.default.name}`: median {statistics.median(times):.1f} s "
               f"over {len(times)} runs ({', '.join(f'{t:.1f}' for t in times)})")
 
 
