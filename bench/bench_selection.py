@@ -1,11 +1,12 @@
 """Honest selection: single validation split against k-fold cross-validation, refit and ensemble.
 
-For each study seed, every variant runs the same search space (the default study's) with the same
-number of trials, side by side, through ``hpsearch.driver.run_study`` + ``hpsearch.pipeline
-.after_search`` (one Ray instance for the whole invocation, 2 CPUs). For each run: the chosen
-configuration's estimate (its value: mean over folds with CV), the test accuracy of the model
-the variant tests (the trial's own model, or the refit on all non-test data), the ensemble's test
-accuracy when the variant asks for one, the gap estimate - test, the trials' summed CPU seconds
+For each study seed, every variant runs the same search space (the default study's, or
+``--default``'s) with the same number of trials, side by side, through
+``hpsearch.driver.run_study`` + ``hpsearch.pipeline.after_search`` (one Ray instance for the
+whole invocation, 2 CPUs). For each run: the chosen configuration's estimate (its value: mean
+over folds with CV), the test accuracy of the model the variant tests (the trial's own model, or
+the refit on all non-test data), the ensemble's test accuracy when the variant asks for one, the
+gap estimate - test, the trials' summed CPU seconds
 (``duration_s``: training only) and the wall seconds of search + refit + evaluation.
 
     OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 1 2 3 4
@@ -32,8 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "studies" / "digits.toml"
 
-# The shared search space: the default study's [space] table, whatever it is now.
-_SPACE = re.search(r"^\[space\]\n(.*?)(?=^\[)", DEFAULT.read_text(), re.S | re.M).group(1)
+
+
+def _space(default: Path) -> str:
+    """The shared search space: the default study's [space] table, whatever it is now."""
+    return re.search(r"^\[space\]\n(.*?)(?=^\[)", default.read_text(), re.S | re.M).group(1)
+
 
 _HEAD = """[study]
 name = "{name}"
@@ -82,7 +87,8 @@ def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) ->
         return re.sub(r'^name = "digits"', f'name = "default-{seed}"', text, count=1,
                       flags=re.M)
     name = f"{variant.replace('+', '-')}-{seed}"
-    return _HEAD.format(name=name, seed=seed, trials=trials, space=_SPACE) + VARIANTS[variant]
+    return (_HEAD.format(name=name, seed=seed, trials=trials, space=_space(default))
+            + VARIANTS[variant])
 
 
 def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path = DEFAULT
