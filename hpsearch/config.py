@@ -276,6 +276,30 @@ class StudyConfig:
 
         return optuna.pruners.MedianPruner(**FIRST_FOLD_PRUNER)
 
+    def percentile_rule(self, first_fold: bool = False) -> dict[str, Any] | None:
+        """A median or percentile pruner's options, Optuna's defaults filled in, or None.
+
+        For ``hpsearch._pruning.PercentileRule``; None for any other pruner.
+
+        Args:
+            first_fold: the first-fold pruner's (always a median) instead of the study's.
+        """
+        import inspect
+
+        import optuna
+
+        name, options = ("median", FIRST_FOLD_PRUNER) if first_fold else (
+            self.pruner, self.pruner_options)
+        if name not in ("median", "percentile"):
+            return None
+        cls = getattr(optuna.pruners, PRUNERS[name])
+        rule = {k: p.default for k, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+        rule.update(options)
+        if name == "median":
+            rule["percentile"] = 50.0
+        return rule
+
 
 def _where(source: Path | str | None, key: str) -> str:
     return f"{source or '<study>'}: {key}"

@@ -117,12 +117,14 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     # at once (the actor's birth costs about a second here).
     if config.selection.first_fold_pruning:
         ray.get(channel.attach_first_fold.remote(
-            PruneMirror.of_first_folds(study, config.make_first_fold_pruner())))
+            PruneMirror.of_first_folds(study, config.make_first_fold_pruner(),
+                                       rule=config.percentile_rule(first_fold=True))))
     if PRUNERS[config.pruner] is None:
         channel.never_prune.remote()
     else:
         if config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
-            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner())))
+            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner(),
+                                                      rule=config.percentile_rule())))
         ray.get(channel.ping.remote())
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
