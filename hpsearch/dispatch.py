@@ -24,7 +24,7 @@ from hpsearch._pruning import PruneMirror
 from hpsearch.worker import TrialResult, train_trial
 
 __all__ = ["GO", "PRUNE", "STOP", "PruningChannel", "Report", "Started", "launch_trial",
-           "warm_up_workers"]
+           "open_channel", "release_channel", "warm_up_workers"]
 
 # A report's answer: train on, stop as pruned, or stop because a user asked to.
 GO, PRUNE, STOP = 0, 1, 2
@@ -63,6 +63,18 @@ class PruningChannel:
     """
 
     def __init__(self) -> None:
+        self._key = 0  # which study's trials are heard (``reset``); older ones are told STOP
+        self.reset()
+
+    def reset(self) -> int:
+        """Forget the last study (the actor serves one study at a time); returns the new key.
+
+        Workers send the key with every message: one still running for an earlier study (a late
+        report, a trial abandoned on Ctrl-C) is answered ``STOP`` and never heard here.
+        """
+        for future in getattr(self, "_waiting", {}).values():
+            if not future.done():
+                future.set_result(STOP)
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
         self._never = False
@@ -71,6 +83,8 @@ class PruningChannel:
         self._event = asyncio.Event()
         self._live: list[Report | Started] = []
         self._stop: set[int] = set()
+        self._key += 1
+        return self._key
 
     def attach(self, mirror: PruneMirror) -> None:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
@@ -88,12 +102,15 @@ class PruningChannel:
         """Resolves once the actor is up."""
         return True
 
-    def started(self, trial: int, node: str, node_ip: str, started_at: float) -> None:
+    def started(self, key: int, trial: int, node: str, node_ip: str, started_at: float) -> None:
         """A trial began training (kept for the live view)."""
-        self._live.append(Started(trial, node, node_ip, started_at))
+        if key == self._key:
+            self._live.append(Started(trial, node, node_ip, started_at))
 
-    async def report(self, trial: int, epoch: int, value: float) -> int:
+    async def report(self, key: int, trial: int, epoch: int, value: float) -> int:
         """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``."""
+        if key != self._key:
+            return STOP
         self._live.append(Report(trial, epoch, value))
         if epoch == 1 and self._first_fold is not None:  # a fold's step: the first fold ended
             self._first_fold.finish(trial, "complete", value)
@@ -109,16 +126,18 @@ class PruningChannel:
         self._event.set()
         return await future
 
-    def report_epoch(self, trial: int, epoch: int, value: float) -> int:
+    def report_epoch(self, key: int, trial: int, epoch: int, value: float) -> int:
         """One epoch of a cross-validated trial's first fold: ``GO``, ``PRUNE`` or ``STOP``."""
-        if trial in self._stop:
+        if key != self._key or trial in self._stop:
             return STOP
         if self._first_fold is None:
             return GO
         return PRUNE if self._first_fold.report(trial, epoch, value) else GO
 
-    def report_many(self, trial: int, points: list[tuple[int, float]]) -> int:
+    def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:
         """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
+        if key != self._key:
+            return STOP
         self._live.extend(Report(trial, epoch, value) for epoch, value in points)
         return STOP if trial in self._stop else GO
 
@@ -164,6 +183,39 @@ class PruningChannel:
                 future.set_result(GO)
 
 
+# Channels of finished studies, kept for the next study this driver process runs (a notebook,
+# a benchmark): a new actor costs a worker process, about a second of a core here. Keyed by the
+# Ray job, so a handle never outlives its Ray session.
+_IDLE: dict[str, list[Any]] = {}
+
+
+def open_channel() -> tuple[Any, int]:
+    """A pruning channel for a new study, and its key: an idle one reset, or a new actor.
+
+    The actor lives on this driver's node, so a lost worker node never takes it (and with it
+    the study's reports) down.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    context = ray.get_runtime_context()
+    job = context.get_job_id()
+    for stale in [k for k in _IDLE if k != job]:  # handles of an earlier Ray session
+        del _IDLE[stale]
+    idle = _IDLE.get(job, [])
+    while idle:
+        channel = idle.pop()
+        with contextlib.suppress(ray.exceptions.RayError):  # gone with its node: a new one
+            return channel, ray.get(channel.reset.remote(), timeout=30)
+    channel = PruningChannel.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node_id=context.get_node_id(), soft=False)).remote()
+    return channel, 1
+
+
+def release_channel(channel: Any) -> None:
+    """The study is over: keep its channel for this process's next study."""
+    _IDLE.setdefault(ray.get_runtime_context().get_job_id(), []).append(channel)
+
+
 class _AsyncReporter:
     """The worker's side of the channel: send each epoch's report and keep training.
 
@@ -171,10 +223,11 @@ class _AsyncReporter:
     epoch); the worker never waits for one, so messaging stays off the training path.
     """
 
-    def __init__(self, channel: Any, trial: int, wait: bool = False,
+    def __init__(self, channel: Any, key: int, trial: int, wait: bool = False,
                  batch_s: float = 0.0, method: str = "report") -> None:
         self._channel = channel
         self._send = getattr(channel, method)  # "report", or "report_epoch" (first fold)
+        self._key = key
         self._trial = trial
         self._wait = wait  # one report per fold: each answer is worth a fold's training
         # With nothing to prune, epochs go out in batches at most every batch_s seconds (for
@@ -190,7 +243,7 @@ class _AsyncReporter:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         if self._wait:
-            answer = ray.get(self._send.remote(self._trial, epoch, value))
+            answer = ray.get(self._send.remote(self._key, self._trial, epoch, value))
             if answer != GO:
                 self.decided_at, self.stopped_by_user = epoch, answer == STOP
                 return True
@@ -206,7 +259,7 @@ class _AsyncReporter:
                     self.stopped_by_user = STOP in answers.values()
                     return True
                 self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
-        self._pending.append((epoch, self._send.remote(self._trial, epoch, value)))
+        self._pending.append((epoch, self._send.remote(self._key, self._trial, epoch, value)))
         return False
 
 
@@ -221,7 +274,8 @@ class _AsyncReporter:
             if ready and ray.get(ref) == STOP:
                 self.decided_at, self.stopped_by_user = epoch, True
                 return True
-        self._pending = [(epoch, self._channel.report_many.remote(self._trial, self._batch))]
+        self._pending = [(epoch, self._channel.report_many.remote(self._key, self._trial,
+                                                                  self._batch))]
         self._batch, self._sent = [], now
         return False
 
@@ -272,22 +326,23 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
-               channel: Any | None, timeout_s: float | None, blas_threads: int,
+               channel: Any | None, key: int, timeout_s: float | None, blas_threads: int,
                wait_answers: bool, batch_s: float, first_fold: bool) -> TrialResult:
     _limit_blas_threads(blas_threads)
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
     report = epoch_report = None
     if channel is not None:
-        channel.started.remote(trial, node, node_ip, time.time())
+        channel.started.remote(key, trial, node, node_ip, time.time())
         # A cross-validated trial reports once per fold: it waits for each answer, since a
         # late "prune" would cost a whole fold; so does a reproducible study's, whose trials must
         # stop at the same epoch whatever the messaging's timing.
         wait = wait_answers or getattr(dataset, "folds", None) is not None
-        report = _AsyncReporter(channel, trial, wait=wait, batch_s=0.0 if wait else batch_s)
+        report = _AsyncReporter(channel, key, trial, wait=wait,
+                                batch_s=0.0 if wait else batch_s)
         if first_fold and getattr(dataset, "folds", None) is not None:
             # The first fold's epochs: answers acted on when they arrive, as on one split.
-            epoch_report = _AsyncReporter(channel, trial, wait=wait_answers,
+            epoch_report = _AsyncReporter(channel, key, trial, wait=wait_answers,
                                           method="report_epoch")
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
@@ -301,7 +356,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
-                 channel: Any | None, cpus: float, max_retries: int,
+                 channel: Any | None, cpus: float, max_retries: int, key: int = 0,
                  timeout_s: float | None, wait_answers: bool = False,
                  batch_s: float = 0.0, first_fold: bool = False) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
@@ -312,6 +367,7 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         seed: the trial seed.
         trial: the Optuna trial number (the channel's key).
         channel: a ``PruningChannel`` handle, or None (no pruning, no live view, no stop).
+        key: the channel's key for this study (``PruningChannel.reset``).
         cpus: CPUs the task reserves; also its BLAS thread count.
         max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
         timeout_s: the trial stops itself after this long, measured from when it starts.
@@ -324,5 +380,5 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
     """
     return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
                               retry_exceptions=False).remote(
-        dict(params), [dataset_ref], seed, trial, channel, timeout_s, max(1, int(cpus)),
+        dict(params), [dataset_ref], seed, trial, channel, key, timeout_s, max(1, int(cpus)),
         wait_answers, batch_s, first_fold)

@@ -88,18 +88,15 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
          max_in_flight: int | None, progress: str | bool, dataset: Any, t_call: float,
          stop: Callable[[], bool]) -> RunSummary:
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from hpsearch.dispatch import PruningChannel, warm_up_workers
+    from hpsearch.dispatch import open_channel, warm_up_workers
 
     warm_up_workers(max_in_flight or config.run.max_in_flight
                     or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
-    # The channel carries every trial's reports (live curves, stops from outside, pruning); its
-    # actor process starts meanwhile too (about a second here).
-    # Pinned to the driver's own node: the channel dies only with the driver, never with a
-    # worker node that is lost mid-study.
-    channel = PruningChannel.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-        node_id=ray.get_runtime_context().get_node_id(), soft=False)).remote()
+    # The channel carries every trial's reports (live curves, stops from outside, pruning). A
+    # new actor's process starts meanwhile too (about a second here); a later study of this
+    # process reuses it.
+    channel, key = open_channel()
     study = driver.study
     if config.sampler == "grid" and not study.get_trials(deepcopy=False):
         for params in grid_combinations(grid_search_space(config.space)):
@@ -129,7 +126,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, n_target)
     Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
-           stop=stop, reproducible=config.reproducible).run()
+           stop=stop, reproducible=config.reproducible, channel_key=key).run()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (

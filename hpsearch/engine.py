@@ -150,12 +150,13 @@ class Engine:
             cluster's slots at start) and tell each generation's results in trial-number order
             once all have arrived, so sampler and pruner see the same history on every run,
             whatever the workers' timing. Costs the idle slots at each generation's end.
+        channel_key: the channel's key for this study (``hpsearch.dispatch.open_channel``).
     """
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
                  n_target: int, max_in_flight: int | None, progress: str | bool, t_call: float,
                  channel: Any, stop: Callable[[], bool] = lambda: False,
-                 reproducible: bool = False) -> None:
+                 reproducible: bool = False, channel_key: int = 0) -> None:
         import ray
 
         self.config, self.study, self.dataset, self.summary = config, study, dataset, summary
@@ -164,7 +165,7 @@ class Engine:
         self.cpus = config.run.cpus_per_trial
         self.t_call = t_call
         self.dataset_ref = ray.put(dataset)  # once per study; tasks get zero-copy views
-        self.channel = channel
+        self.channel, self.channel_key = channel, channel_key
         self.decides_here = config.pruner in PRUNERS_DECIDING_BY_TRIAL_NUMBER
         self.prunes = PRUNERS[config.pruner] is not None
         self.stop = stop
@@ -272,7 +273,9 @@ class Engine:
                 self.summary.wall_s = time.perf_counter() - t_first
             self.summary.engine = dict(self.engine)
             if self.channel is not None:
-                ray.kill(self.channel)
+                from hpsearch.dispatch import release_channel
+
+                release_channel(self.channel)
 
     def _live(self, items: list[Any]) -> None:
         """Write running trials' new points in one transaction; honour changes from outside."""
@@ -328,6 +331,7 @@ class Engine:
         self.engine["ask_s"] += time.perf_counter() - t0
         self.engine["n_ask"] += 1
         ref = launch_trial(params, self.dataset_ref, seed, trial.number, channel=self.channel,
+                           key=self.channel_key,
                            cpus=self.cpus, max_retries=self.config.run.max_retries,
                            timeout_s=self.config.run.trial_timeout_s,
                            wait_answers=self.held is not None and self.prunes,

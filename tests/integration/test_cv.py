@@ -73,10 +73,10 @@ def test_cross_validated_study_end_to_end(tmp_path):
 
 
 FIRST_FOLD = STUDY.replace('name = "cv"', 'name = "cv-first"').replace(
-    "n_trials = 8", "n_trials = 12").replace(
+    "n_trials = 8", "n_trials = 16").replace(
     "learning_rate = { low = 1e-4, high = 5e-2, log = true }",
     "learning_rate = { low = 1e-6, high = 5e-2, log = true }").replace(
-    "num_epochs = 4", "num_epochs = 8").replace(
+    "num_epochs = 4", "num_epochs = 10").replace(
     'name = "wilcoxon"\np_threshold = 0.3', 'name = "none"').replace(
     "ensemble = 2", "first_fold_pruning = true")
 
@@ -87,7 +87,7 @@ def test_first_fold_pruning_stops_hopeless_trials_inside_their_first_fold(tmp_pa
     assert config.selection.first_fold_pruning
     dataset = load_dataset(config.dataset, seed=config.seed, **dict(config.dataset_options))
     summary = run_study(config, runs_dir=tmp_path, progress=False, dataset=dataset)
-    assert summary.n_failed == 0 and summary.n_complete + summary.n_pruned == 12
+    assert summary.n_failed == 0 and summary.n_complete + summary.n_pruned == 16
     trials = find_study("cv-first", tmp_path).study.trials
     curves = [t.user_attrs["first_fold_curve"] for t in trials]
     assert all(curves)  # every trial stored its first fold's curve
@@ -95,11 +95,11 @@ def test_first_fold_pruning_stops_hopeless_trials_inside_their_first_fold(tmp_pa
     assert inside, "learning rates down to 1e-6 leave some first folds below the median"
     for t in inside:  # stopped inside fold 1, after the warm-up: no fold value, a short curve
         assert t.user_attrs["fold_values"] == [] and not t.intermediate_values
-        assert 5 <= t.user_attrs["epochs_run"] == len(t.user_attrs["first_fold_curve"]) < 8
+        assert 5 <= t.user_attrs["epochs_run"] == len(t.user_attrs["first_fold_curve"]) < 10
     for t in trials:
         if t.state.name == "COMPLETE":
             assert len(t.user_attrs["fold_values"]) == 3
-            assert len(t.user_attrs["first_fold_curve"]) == 8
+            assert len(t.user_attrs["first_fold_curve"]) == 10
     # Resumed, the mirror is rebuilt from the stored curves and the study goes on.
-    more = run_study(config, runs_dir=tmp_path, n_trials=16, progress=False, dataset=dataset)
+    more = run_study(config, runs_dir=tmp_path, n_trials=20, progress=False, dataset=dataset)
     assert more.n_complete + more.n_pruned == 4 and more.n_failed == 0

@@ -1,0 +1,37 @@
+"""The pruning channel outlives a study in its driver process, and never mixes two studies."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from hpsearch.dispatch import GO, STOP, Report, Started, open_channel, release_channel
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_a_released_channel_serves_the_next_study_and_stops_the_last_ones_workers():
+    channel, key = open_channel()
+    ray.get(channel.never_prune.remote())
+    channel.started.remote(key, 3, "node", "10.0.0.1", 1.0)
+    assert ray.get(channel.report.remote(key, 3, 1, 0.5)) == GO
+    assert ray.get(channel.report_many.remote(key, 3, [(2, 0.6)])) == GO
+    assert ray.get(channel.take_live.remote()) == [
+        Started(3, "node", "10.0.0.1", 1.0), Report(3, 1, 0.5), Report(3, 2, 0.6)]
+    release_channel(channel)
+
+    again, key2 = open_channel()  # the same actor, reset: no second process started
+    assert again == channel and key2 == key + 1
+    # A worker still running for the last study is told to stop and is not heard.
+    assert ray.get(again.report.remote(key, 3, 3, 0.7)) == STOP
+    assert ray.get(again.report_many.remote(key, 3, [(4, 0.8)])) == STOP
+    assert ray.get(again.report_epoch.remote(key, 3, 1, 0.8)) == STOP
+    again.started.remote(key, 4, "node", "10.0.0.1", 2.0)
+    ray.get(again.never_prune.remote())  # the new study's settings, after the reset
+    assert ray.get(again.report.remote(key2, 3, 1, 0.9)) == GO
+    assert ray.get(again.take_live.remote()) == [Report(3, 1, 0.9)]
+
+    # Two studies at once in one process get two channels.
+    other, _ = open_channel()
+    assert other != again
+    release_channel(again)
+    release_channel(other)
