@@ -224,8 +224,12 @@ class _AsyncReporter:
     """
 
     def __init__(self, channel: Any, key: int, trial: int, wait: bool = False,
-                 batch_s: float = 0.0, method: str = "report") -> None:
+                 batch_s: float = 0.0, method: str = "report",
+                 started: tuple[str, str, float] | None = None) -> None:
         self._channel = channel
+        # (node, node ip, start time) for the live view, sent with the first message: a trial
+        # shorter than one batch sends nothing at all.
+        self._started = started
         self._send = getattr(channel, method)  # "report", or "report_epoch" (first fold)
         self._key = key
         self._trial = trial
@@ -239,9 +243,15 @@ class _AsyncReporter:
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
 
+    def _say_started(self) -> None:
+        if self._started is not None:
+            self._channel.started.remote(self._key, self._trial, *self._started)
+            self._started = None
+
     def __call__(self, epoch: int, value: float) -> bool:
         if self._batch_s > 0:
             return self._batched(epoch, value)
+        self._say_started()
         if self._wait:
             answer = ray.get(self._send.remote(self._key, self._trial, epoch, value))
             if answer != GO:
@@ -274,6 +284,7 @@ class _AsyncReporter:
             if ready and ray.get(ref) == STOP:
                 self.decided_at, self.stopped_by_user = epoch, True
                 return True
+        self._say_started()
         self._pending = [(epoch, self._channel.report_many.remote(self._key, self._trial,
                                                                   self._batch))]
         self._batch, self._sent = [], now
@@ -333,13 +344,13 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
     dataset = _dataset(dataset_ref)
     report = epoch_report = None
     if channel is not None:
-        channel.started.remote(key, trial, node, node_ip, time.time())
         # A cross-validated trial reports once per fold: it waits for each answer, since a
         # late "prune" would cost a whole fold; so does a reproducible study's, whose trials must
         # stop at the same epoch whatever the messaging's timing.
         wait = wait_answers or getattr(dataset, "folds", None) is not None
         report = _AsyncReporter(channel, key, trial, wait=wait,
-                                batch_s=0.0 if wait else batch_s)
+                                batch_s=0.0 if wait else batch_s,
+                                started=(node, node_ip, time.time()))
         if first_fold and getattr(dataset, "folds", None) is not None:
             # The first fold's epochs: answers acted on when they arrive, as on one split.
             epoch_report = _AsyncReporter(channel, key, trial, wait=wait_answers,

@@ -477,7 +477,9 @@ class Engine:
         self._forget(trial.number)
 
     def _forget(self, number: int, state: str = "failed", value: float | None = None) -> None:
-        if self.channel is not None:
+        # Only a pruner's mirror learns from finished trials: without one, no message.
+        if self.channel is not None and (self.prunes
+                                         or self.config.selection.first_fold_pruning):
             self.channel.finish.remote(number, state, value)
 
     def _enforce_timeouts(self) -> None:
