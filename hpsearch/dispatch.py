@@ -185,8 +185,9 @@ class PruningChannel:
 
 # Channels of finished studies, kept for the next study this driver process runs (a notebook,
 # a benchmark): a new actor costs a worker process, about a second of a core here. Keyed by the
-# Ray job, so a handle never outlives its Ray session.
-_IDLE: dict[str, list[Any]] = {}
+# Ray job and the driver's node (a node id is new with every Ray start; job ids restart at 1), so
+# a handle never outlives its Ray session.
+_IDLE: dict[tuple[str, str], list[Any]] = {}
 
 
 def open_channel() -> tuple[Any, int]:
@@ -198,13 +199,14 @@ def open_channel() -> tuple[Any, int]:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     context = ray.get_runtime_context()
-    job = context.get_job_id()
-    for stale in [k for k in _IDLE if k != job]:  # handles of an earlier Ray session
+    session = (context.get_job_id(), context.get_node_id())
+    for stale in [k for k in _IDLE if k != session]:  # handles of an earlier Ray session
         del _IDLE[stale]
-    idle = _IDLE.get(job, [])
+    idle = _IDLE.get(session, [])
     while idle:
         channel = idle.pop()
-        with contextlib.suppress(ray.exceptions.RayError):  # gone with its node: a new one
+        # Gone (its node lost, killed): Ray says so at submission or in the reply; a new one.
+        with contextlib.suppress(Exception):
             return channel, ray.get(channel.reset.remote(), timeout=30)
     channel = PruningChannel.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
         node_id=context.get_node_id(), soft=False)).remote()
@@ -213,7 +215,8 @@ def open_channel() -> tuple[Any, int]:
 
 def release_channel(channel: Any) -> None:
     """The study is over: keep its channel for this process's next study."""
-    _IDLE.setdefault(ray.get_runtime_context().get_job_id(), []).append(channel)
+    context = ray.get_runtime_context()
+    _IDLE.setdefault((context.get_job_id(), context.get_node_id()), []).append(channel)
 
 
 class _AsyncReporter:

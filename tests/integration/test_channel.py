@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import ray
 
@@ -35,3 +38,25 @@ def test_a_released_channel_serves_the_next_study_and_stops_the_last_ones_worker
     assert other != again
     release_channel(again)
     release_channel(other)
+
+
+def test_a_channel_never_outlives_its_ray_session():
+    """Ray restarted in one process (job ids start at 1 again): a new channel, no error.
+
+    In a process of its own, since this one's Ray (the session fixture) must stay up.
+    """
+    code = """
+import ray
+from hpsearch.dispatch import open_channel, release_channel
+for _ in range(2):
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    channel, key = open_channel()
+    assert key == 1, key  # a new actor: the last session's is gone with it
+    assert ray.get(channel.ping.remote())
+    release_channel(channel)
+    ray.shutdown()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
