@@ -351,9 +351,12 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
         # late "prune" would cost a whole fold; so does a reproducible study's, whose trials must
         # stop at the same epoch whatever the messaging's timing.
         wait = wait_answers or getattr(dataset, "folds", None) is not None
+        started: tuple[str, str, float] | None = (node, node_ip, time.time())
+        if wait:  # a first report may be a whole fold away: say where it runs now (live view)
+            channel.started.remote(key, trial, *started)
+            started = None
         report = _AsyncReporter(channel, key, trial, wait=wait,
-                                batch_s=0.0 if wait else batch_s,
-                                started=(node, node_ip, time.time()))
+                                batch_s=0.0 if wait else batch_s, started=started)
         if first_fold and getattr(dataset, "folds", None) is not None:
             # The first fold's epochs: answers acted on when they arrive, as on one split.
             epoch_report = _AsyncReporter(channel, key, trial, wait=wait_answers,
