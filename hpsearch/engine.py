@@ -334,7 +334,8 @@ class Engine:
                            key=self.channel_key,
                            cpus=self.cpus, max_retries=self.config.run.max_retries,
                            timeout_s=self.config.run.trial_timeout_s,
-                           wait_answers=self.held is not None and self.prunes,
+                           wait_answers=self.held is not None and (
+                               self.prunes or self.config.selection.first_fold_pruning),
                            batch_s=0.0 if self.prunes else LIVE_EVERY_S / 2,
                            first_fold=self.config.selection.first_fold_pruning)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
