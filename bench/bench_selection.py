@@ -139,6 +139,8 @@ def main() -> None:
                         help="the study file the 'default' variant and --cli run (a candidate "
                         "for the default study; only its seed and name are changed)")
     args = parser.parse_args()
+    if not args.default.is_file():
+        parser.error(f"--default {args.default}: no such study file")
     warnings.filterwarnings("ignore")
     logging.getLogger("hpsearch").setLevel(logging.ERROR)
     import optuna
