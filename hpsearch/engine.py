@@ -30,6 +30,7 @@ from hpsearch.storage import (
     changed_outside,
     fail_and_requeue,
     persist_launch,
+    set_oof_probs,
     stop_requested,
     stored_value,
     write_live,
@@ -425,6 +426,9 @@ class Engine:
             state, attrs = self._outside_outcome(entry, attrs)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        if (state == "complete" and result.oof_probs is not None
+                and self.config.selection.ensemble > 1):  # the ensemble's estimate reads them
+            set_oof_probs(self.study, trial, result.oof_probs)
         if state == "complete":
             value = result.value if entry.outside is None else stored_value(self.study, trial)
             self.study.tell(trial, value)

@@ -99,6 +99,13 @@ class Evaluation:
         ensemble_test_accuracy: the averaged probabilities' accuracy on the test split.
         ensemble_ci_low: its 95% bootstrap interval.
         ensemble_ci_high: upper end.
+        ensemble_estimate: what cross-validation promised for the ensemble: the accuracy of the
+            members' averaged out-of-fold probabilities over all non-test rows (each row
+            predicted by fold models that never trained on it). None without cross-validation,
+            or when a member has no stored out-of-fold probabilities (trials of an older run).
+        ensemble_estimate_low: its 95% bootstrap interval over those rows.
+        ensemble_estimate_high: upper end.
+        ensemble_gap: ``ensemble_test_accuracy - ensemble_estimate``.
         created: ISO time of the evaluation.
         model_path: where the model was saved (not stored in the JSON; set on load).
     """
@@ -137,6 +144,10 @@ class Evaluation:
     ensemble_test_accuracy: float | None = None
     ensemble_ci_low: float | None = None
     ensemble_ci_high: float | None = None
+    ensemble_estimate: float | None = None
+    ensemble_estimate_low: float | None = None
+    ensemble_estimate_high: float | None = None
+    ensemble_gap: float | None = None
     created: str = ""
     model_path: Path | None = None
 
@@ -154,6 +165,9 @@ class Evaluation:
         if self.ensemble_test_accuracy is not None:
             text += (f"; ensemble of {len(self.ensemble_trials)}: "
                      f"{self.ensemble_test_accuracy:.4f}")
+            if self.ensemble_estimate is not None and self.ensemble_gap is not None:
+                text += (f" (estimated {self.ensemble_estimate:.4f} out of fold, "
+                         f"gap {self.ensemble_gap:+.4f})")
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -221,6 +235,24 @@ def _ensemble_members(study: Any, best: Any, size: int) -> list[Any]:
     return members
 
 
+def _ensemble_estimate(dataset: Any, trials: Sequence[Any], n_bootstrap: int,
+                       seed: int) -> tuple[float, float, float] | None:
+    """(accuracy, low, high) of the trials' averaged out-of-fold probabilities, or None.
+
+    The rows are train + validation, in the order the folds index them; the test split is not
+    read. None when a trial kept no probabilities or they do not match the data.
+    """
+    from hpsearch.storage import oof_probs
+
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    probs = [oof_probs(t) for t in trials]
+    if any(p is None or p.shape != (len(y), dataset.num_classes) for p in probs):
+        return None
+    correct = (np.mean(probs, axis=0).argmax(axis=1) == y).astype(np.float64)
+    low, high = _bootstrap_ci(correct, n_bootstrap, seed)
+    return float(correct.mean()), low, high
+
+
 def _score_on_test(models: Sequence[Any], dataset: Any,
                    measure: Callable[[Any, np.ndarray, np.ndarray], Any]) -> list[Any]:
     """The one place the test split is read: ``measure(model, X_test, y_test)`` for each model."""
@@ -236,15 +268,10 @@ def _predictions(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 def _predictions_and_probabilities(model: Any, X: np.ndarray,
                                    y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels, predicted classes, (N, num_classes) softmax probabilities), in test mode."""
-    probs = np.concatenate([_softmax(np.asarray(model.loss(X[i:i + _SCORE_CHUNK]),
-                                                dtype=np.float64))
-                            for i in range(0, len(X), _SCORE_CHUNK)])
+    from hpsearch.worker import predict_proba
+
+    probs = predict_proba(model, X)
     return np.asarray(y), probs.argmax(axis=1), probs
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _loss_and_accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -352,6 +379,7 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
         ensemble_correct = (mean_probs.argmax(axis=1) == y_test).astype(np.float64)
         ensemble_acc = float(ensemble_correct.mean())
         ensemble_ci = _bootstrap_ci(ensemble_correct, n_bootstrap, seed)
+    promised = _ensemble_estimate(dataset, [best, *members], n_bootstrap, seed) if members else None
 
     correct = (predictions[0] == y_test).astype(np.float64)
     confusion = _confusion(y_test, predictions[0], dataset.num_classes)
@@ -385,6 +413,10 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
         ensemble_test_accuracy=ensemble_acc,
         ensemble_ci_low=ensemble_ci[0] if ensemble_ci else None,
         ensemble_ci_high=ensemble_ci[1] if ensemble_ci else None,
+        ensemble_estimate=promised[0] if promised else None,
+        ensemble_estimate_low=promised[1] if promised else None,
+        ensemble_estimate_high=promised[2] if promised else None,
+        ensemble_gap=ensemble_acc - promised[0] if promised and ensemble_acc is not None else None,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     best_dir = Path(out_dir) / _BEST_DIR

@@ -18,7 +18,9 @@ import numpy as np
 
 from hpsearch.space import hidden_dims
 
-__all__ = ["TrialResult", "build_model", "fit", "split_seed", "train_trial"]
+__all__ = ["TrialResult", "build_model", "fit", "predict_proba", "split_seed", "train_trial"]
+
+_CHUNK = 2000  # rows scored per forward pass (bounds activation memory on CIFAR-sized data)
 
 # report(epoch, val_acc) -> True when the trial should stop (pruned).
 ReportFn = Callable[[int, float], bool]
@@ -48,6 +50,10 @@ class TrialResult:
             ``epochs_run`` sums the folds' epochs. None on a single validation split.
         first_fold_curve: with cross-validation and ``epoch_report``, the first fold's
             validation accuracy per epoch (what first-fold pruning compares trials by).
+        oof_probs: with cross-validation, a trial that completed every fold: each training +
+            validation row's predicted class probabilities from the fold model that held it out
+            (``(N_train + N_val, num_classes)`` float16, rows in ``X_pool`` order). Averaged
+            over several trials they estimate an ensemble of those configurations.
     """
 
     state: str
@@ -64,6 +70,15 @@ class TrialResult:
     stopped_by_user: bool = False
     fold_values: list[float] | None = None
     first_fold_curve: list[float] | None = None
+    oof_probs: np.ndarray | None = None
+
+
+def predict_proba(model: Any, X: np.ndarray) -> np.ndarray:
+    """``(N, num_classes)`` softmax probabilities of ``model`` on ``X``, in test mode."""
+    scores = np.concatenate([np.asarray(model.loss(X[i:i + _CHUNK]), dtype=np.float64)
+                             for i in range(0, len(X), _CHUNK)])
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def split_seed(seed: int) -> tuple[int, int]:
@@ -289,6 +304,7 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
     fold_values: list[float] = []
+    oof = np.zeros((len(dataset.folds), dataset.num_classes), dtype=np.float16)
     first_curve: list[float] | None = [] if epoch_report is not None else None
     epochs = 0
     outcome: dict[str, Any] = {}
@@ -307,8 +323,9 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
 
     start = time.perf_counter()
     for fold in range(dataset.n_folds):
+        data = dataset.fold_data(fold)
         try:
-            _, solver = fit(params, dataset.fold_data(fold), tuple(dataset.input_shape),
+            model, solver = fit(params, data, tuple(dataset.input_shape),
                             dataset.num_classes, seed, image_shape=dataset.image_shape,
                             epoch_callback=on_epoch, keep="last")
         except netcore.TrainingDiverged as exc:
@@ -335,6 +352,7 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
                                fold_values=fold_values, first_fold_curve=first_curve)
         value = float(solver.val_acc_history[-1])
         fold_values.append(value)
+        oof[dataset.folds == fold] = predict_proba(model, data["X_val"])
         history["loss"].append(float(solver.epoch_loss_history[-1]))
         history["train_acc"].append(float(solver.train_acc_history[-1]))
         history["val_acc"].append(value)
@@ -344,4 +362,4 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
                                fold_values=fold_values, first_fold_curve=first_curve)
     return TrialResult("complete", float(np.mean(fold_values)), epochs, history,
                        time.perf_counter() - start, fold_values=fold_values,
-                       first_fold_curve=first_curve)
+                       first_fold_curve=first_curve, oof_probs=oof)

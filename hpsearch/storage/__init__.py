@@ -14,6 +14,8 @@ this package only ``_optuna.py`` does, and it lists each private name it uses an
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import os
@@ -29,6 +31,7 @@ from hpsearch import _attrs as A
 from hpsearch.storage._records import StorageConflictError
 
 if TYPE_CHECKING:
+    import numpy as np
     import optuna
 
     from hpsearch.storage._lease import Lease
@@ -44,6 +47,7 @@ __all__ = [
     "driver_of",
     "enqueued_params",
     "fail_and_requeue",
+    "oof_probs",
     "open_backend",
     "open_for_reading",
     "open_for_writing",
@@ -52,6 +56,7 @@ __all__ = [
     "redact",
     "request_stop",
     "resolve_url",
+    "set_oof_probs",
     "sqlite_path",
     "stop_requested",
     "stop_trial",
@@ -439,6 +444,36 @@ def stored_value(study: optuna.Study, trial: optuna.trial.Trial) -> float | None
     stored = (storage.stored_trial(trial_id(trial)) if hasattr(storage, "stored_trial")
               else storage.get_trial(trial_id(trial)))
     return stored.value
+
+
+_OOF_KEY = "hpsearch:oof_probs"
+
+
+def set_oof_probs(study: optuna.Study, trial: optuna.trial.Trial, probs: np.ndarray) -> None:
+    """Keep a trial's out-of-fold class probabilities with it (written with its ``tell``).
+
+    A system attribute, not a user attribute: some 40 KB per trial on digits would swamp the
+    trial's attributes in optuna-dashboard and in exported tables. Stored as float16, base64.
+    """
+    import numpy as np
+
+    storage, trial_id = _driver_storage(study)
+    data = np.ascontiguousarray(probs, dtype="<f2")
+    storage.set_trial_system_attr(trial_id(trial), _OOF_KEY, {
+        "shape": list(data.shape), "f2": base64.b64encode(data.tobytes()).decode("ascii")})
+
+
+def oof_probs(trial: optuna.trial.FrozenTrial) -> np.ndarray | None:
+    """The out-of-fold probabilities ``set_oof_probs`` kept with a stored trial, or None."""
+    import numpy as np
+
+    raw = trial.system_attrs.get(_OOF_KEY)
+    try:
+        shape = tuple(int(n) for n in raw["shape"])
+        data = np.frombuffer(base64.b64decode(raw["f2"], validate=True), dtype="<f2")
+        return data.astype(np.float64).reshape(shape)
+    except (TypeError, KeyError, ValueError, binascii.Error):  # absent, or not ours
+        return None
 
 
 _STOP_KEY = "hpsearch:stop_requested"

@@ -66,8 +66,26 @@ def test_cross_validated_study_end_to_end(tmp_path):
     assert evaluation.estimate == pytest.approx(summary.best_value)
     if summary.n_complete >= 2:
         assert len(evaluation.ensemble_trials) == 2
+    # Complete trials kept their out-of-fold probabilities; the ensemble is estimated from them.
+    import numpy as np
+
+    from hpsearch.storage import oof_probs
+
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    kept = {t.number: oof_probs(t) for t in stored.study.trials}
+    for t in stored.study.trials:
+        assert (kept[t.number] is not None) == (t.state.name == "COMPLETE")
+    if summary.n_complete >= 2:
+        mean = np.mean([kept[n] for n in evaluation.ensemble_trials], axis=0)
+        assert evaluation.ensemble_estimate == pytest.approx(float((mean.argmax(1) == y).mean()))
+        assert evaluation.ensemble_gap == pytest.approx(
+            evaluation.ensemble_test_accuracy - evaluation.ensemble_estimate)
+        assert (evaluation.ensemble_estimate_low <= evaluation.ensemble_estimate
+                <= evaluation.ensemble_estimate_high)
     html = done.report.html.read_text()
     assert "gap (test - estimate)" in html
+    if summary.n_complete >= 2:
+        assert "ensemble gap (test - its estimate)" in html
     # The refit learned from every non-test example: no held-out validation score to show.
     assert "not held out (the retrained model learned from it)" in html
 

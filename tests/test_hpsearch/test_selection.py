@@ -41,6 +41,43 @@ def test_a_folded_trial_reports_each_fold_as_one_step(moons, params):
     assert train_trial(params, folded, seed=7).fold_values == result.fold_values
 
 
+def test_a_complete_folded_trial_keeps_each_rows_out_of_fold_probabilities(moons, params):
+    import numpy as np
+
+    folded = with_folds(moons, 3, seed=0)
+    result = train_trial(params, folded, seed=7)
+    probs = result.oof_probs
+    n_pool = len(moons.y_train) + len(moons.y_val)
+    assert probs.shape == (n_pool, moons.num_classes) and probs.dtype == np.float16
+    assert np.allclose(probs.astype(np.float64).sum(axis=1), 1.0, atol=1e-2)  # every row filled
+    y = np.concatenate([moons.y_train, moons.y_val])
+    for fold, value in enumerate(result.fold_values):  # each row scored by the model of its fold
+        held = folded.folds == fold
+        accuracy = float((probs[held].argmax(axis=1) == y[held]).mean())
+        assert accuracy == pytest.approx(value, abs=1.5 / held.sum())
+    pruned = train_trial(params, folded, seed=7, report=lambda step, value: step == 1)
+    assert pruned.state == "pruned" and pruned.oof_probs is None
+
+
+def test_out_of_fold_probabilities_round_trip_through_system_attrs(tmp_path):
+    import numpy as np
+
+    from hpsearch.storage import oof_probs, set_oof_probs
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
+    trial = study.ask()
+    probs = np.random.default_rng(0).dirichlet(np.ones(4), size=50)
+    set_oof_probs(study, trial, probs)
+    study.tell(trial, 0.5)
+    frozen = optuna.load_study(study_name=study.study_name,
+                               storage=f"sqlite:///{tmp_path / 'o.db'}").trials[0]
+    assert not frozen.user_attrs  # out of the dashboard's and the tables' way
+    assert np.allclose(oof_probs(frozen), probs, atol=1e-3)
+    for junk in ({}, {"shape": [2, 2], "f2": "!!"}, {"shape": [3, 3], "f2": "AAAA"}, "x"):
+        frozen.system_attrs["hpsearch:oof_probs"] = junk
+        assert oof_probs(frozen) is None
+
+
 def test_a_pruned_fold_trial_stops_before_its_next_fold(moons, params):
     folded = with_folds(moons, 4, seed=0)
     result = train_trial(params, folded, seed=7, report=lambda step, value: step == 2)
@@ -174,6 +211,10 @@ def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     html = paths.html.read_text()
     assert 'class="selection"' in html and "gap (test - estimate)" in html
     assert "ensemble of the top 3" in paths.markdown.read_text()
+    # trials without out-of-fold probabilities: no ensemble estimate, and the report says
+    # against what its gap is taken
+    assert evaluation.ensemble_estimate is None and evaluation.ensemble_gap is None
+    assert "ensemble gap (test - the chosen trial's estimate)" in paths.markdown.read_text()
 
 
 def test_without_selection_options_nothing_changes(tmp_path, moons):
