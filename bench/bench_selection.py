@@ -112,6 +112,9 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
     facts = summary_facts(stored.study, config)
     return {"variant": variant, "seed": seed, "estimate": ev.estimate,
             "test": ev.test_accuracy, "ensemble": ev.ensemble_test_accuracy,
+            "ens_estimate": ev.ensemble_estimate,
+            "ens_gap": (None if ev.ensemble_estimate is None
+                        else ev.ensemble_estimate - ev.ensemble_test_accuracy),
             "gap": ev.estimate - ev.test_accuracy, "n_tied": ev.n_tied,
             "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
             "pruned": facts["by_state"]["pruned"], "wall_s": wall}
@@ -135,6 +138,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--cli", type=int, default=0, help="time `hpsearch run` N times")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the studies under DIR/<variant>-<seed>/ (default: removed)")
     parser.add_argument("--default", type=Path, default=DEFAULT, metavar="STUDY.toml",
                         help="the study file the 'default' variant and --cli run (a candidate "
                         "for the default study; only its seed and name are changed)")
@@ -157,7 +162,9 @@ def main() -> None:
                 if attempt == 2:
                     raise
                 time.sleep(5)
-        runs_dir = Path(tempfile.mkdtemp(prefix="bench-sel-"))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        runs_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench-sel-"))
         try:
             for seed in args.seeds:  # variants side by side within each seed
                 for variant in args.variants:
@@ -167,7 +174,8 @@ def main() -> None:
                                     for k, v in row.items()), flush=True)
         finally:
             ray.shutdown()
-            shutil.rmtree(runs_dir, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(runs_dir, ignore_errors=True)
     if rows:
         print("\n| variant | mean test | worst test | mean ensemble | mean estimate | "
               "mean abs gap | max abs gap | median CPU s | median wall s |")
@@ -185,6 +193,21 @@ def main() -> None:
                   f"{max(abs(x['gap']) for x in r):.4f} | "
                   f"{statistics.median(x['cpu_s'] for x in r):.1f} | "
                   f"{statistics.median(x['wall_s'] for x in r):.1f} |")
+        for variant in args.variants:
+            r = [x for x in rows if x["variant"] == variant and x["ens_gap"] is not None]
+            if r:
+                print(f"\n{variant}: ensemble estimate (out of fold) mean "
+                      f"{statistics.mean(x['ens_estimate'] for x in r):.4f}, mean abs gap "
+                      f"{statistics.mean(abs(x['ens_gap']) for x in r):.4f}, max abs gap "
+                      f"{max(abs(x['ens_gap']) for x in r):.4f} ({len(r)} runs)")
+        sums = {v: (sum(x["epochs"] for x in rows if x["variant"] == v),
+                    sum(x["cpu_s"] for x in rows if x["variant"] == v)) for v in args.variants}
+        if "single" in sums and sums["single"][0]:
+            for variant, (epochs, cpu) in sums.items():
+                if variant != "single":
+                    print(f"{variant} / single over these seeds: epochs "
+                          f"{epochs / sums['single'][0]:.2f}x, CPU s "
+                          f"{cpu / sums['single'][1]:.2f}x")
     if args.cli:
         times = cli_runs(args.cli, args.default)
         print(f"\n`hpsearch run {args.default.name}`: median {statistics.median(times):.1f} s "
