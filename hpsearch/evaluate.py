@@ -36,12 +36,14 @@ __all__ = [
     "evaluate_best",
     "evaluate_settings",
     "extra_seed",
+    "load_ensemble",
     "load_evaluation",
     "load_settings_evaluation",
 ]
 
 _BEST_DIR = "best"
 _MODEL_FILE = "model.npz"
+_ENSEMBLE_DIR = "ensemble"  # best/ensemble/trial-<n>.npz: the other members of the ensemble
 _METRICS_FILE = "metrics.json"
 _SETTINGS_DIR = "settings"
 _SETTINGS_FILE = "settings.json"
@@ -106,6 +108,8 @@ class Evaluation:
         ensemble_estimate_low: its 95% bootstrap interval over those rows.
         ensemble_estimate_high: upper end.
         ensemble_gap: ``ensemble_test_accuracy - ensemble_estimate``.
+        ensemble_models: the ensemble's model files, relative to ``best/``, in the order of
+            ``ensemble_trials`` (the first is ``model.npz``); ``load_ensemble`` loads them.
         created: ISO time of the evaluation.
         model_path: where the model was saved (not stored in the JSON; set on load).
     """
@@ -148,6 +152,7 @@ class Evaluation:
     ensemble_estimate_low: float | None = None
     ensemble_estimate_high: float | None = None
     ensemble_gap: float | None = None
+    ensemble_models: list[str] = field(default_factory=list)
     created: str = ""
     model_path: Path | None = None
 
@@ -422,8 +427,42 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     best_dir = Path(out_dir) / _BEST_DIR
     best_dir.mkdir(parents=True, exist_ok=True)
     evaluation.model_path = netcore.save_model(best_dir / _MODEL_FILE, model)
+    members_dir = best_dir / _ENSEMBLE_DIR
+    for stale in members_dir.glob("trial-*.npz"):  # an earlier evaluation's members
+        stale.unlink()
+    if members:
+        members_dir.mkdir(exist_ok=True)
+        evaluation.ensemble_models = [_MODEL_FILE] + [
+            netcore.save_model(members_dir / f"trial-{t.number}.npz", m).relative_to(
+                best_dir).as_posix() for t, m in zip(members, ensemble, strict=True)]
     _write_json(best_dir / _METRICS_FILE, evaluation.to_json())
     return evaluation
+
+
+def load_ensemble(out_dir: str | Path) -> list[Any]:
+    """The stored ensemble's models (the best first), ready for ``predict_proba``.
+
+    Average their probabilities to predict as the evaluation did::
+
+        models = load_ensemble("runs/digits")
+        probs = np.mean([hpsearch.worker.predict_proba(m, X) for m in models], axis=0)
+
+    Raises:
+        EvaluationError: no evaluation with an ensemble under ``out_dir``, or a member's file
+            is missing.
+    """
+    import netcore
+
+    evaluation = load_evaluation(out_dir)
+    if evaluation is None or not evaluation.ensemble_models:
+        raise EvaluationError(f"{Path(out_dir) / _BEST_DIR}: no evaluated ensemble; set "
+                              "[selection] ensemble > 1 and run `hpsearch best`")
+    best_dir = Path(out_dir) / _BEST_DIR
+    missing = [name for name in evaluation.ensemble_models if not (best_dir / name).is_file()]
+    if missing:
+        raise EvaluationError(f"{best_dir}: ensemble member files missing: "
+                              f"{', '.join(missing)}; run `hpsearch best` again")
+    return [netcore.load_model(best_dir / name) for name in evaluation.ensemble_models]
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -205,6 +205,15 @@ def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     assert evaluation.n_tied is not None
     again = ev.load_evaluation(tmp_path)
     assert again.ensemble_test_accuracy == evaluation.ensemble_test_accuracy
+    # the ensemble is kept: its models, loaded back, predict what was tested
+    import numpy as np
+
+    from hpsearch.worker import predict_proba
+
+    assert again.ensemble_models[0] == "model.npz" and len(again.ensemble_models) == 3
+    models = ev.load_ensemble(tmp_path)
+    probs = np.mean([predict_proba(m, moons.X_test) for m in models], axis=0)
+    assert float((probs.argmax(1) == moons.y_test).mean()) == evaluation.ensemble_test_accuracy
     assert "gap" in evaluation.summary() and "ensemble of 3" in evaluation.summary()
     # the report sets the estimate beside the test result
     paths = write_report(study, config, tmp_path, evaluation=evaluation)
@@ -223,4 +232,7 @@ def test_without_selection_options_nothing_changes(tmp_path, moons):
     evaluation = ev.evaluate_best(study, config, moons, tmp_path, n_bootstrap=100)
     assert not evaluation.refit and not evaluation.train_on_val
     assert evaluation.ensemble_trials == [] and evaluation.ensemble_test_accuracy is None
+    assert evaluation.ensemble_models == [] and not (tmp_path / "best" / "ensemble").exists()
+    with pytest.raises(ev.EvaluationError, match="no evaluated ensemble"):
+        ev.load_ensemble(tmp_path)
     assert evaluation.estimate == evaluation.val_accuracy
