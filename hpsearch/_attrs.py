@@ -14,6 +14,7 @@ STUDY_BUDGET_EPOCHS = "budget_epochs"  # full per-trial budget in epochs (max ov
 STUDY_SPACE = "space"  # JSON-able description of the search space (name -> spec dict)
 STUDY_SAMPLER = "sampler"
 STUDY_PRUNER = "pruner"
+STUDY_TARGET = "target_trials"  # the latest run's target (a run's --n-trials overrides the file)
 STUDY_VERSIONS = "versions"  # {"hpsearch": ..., "numpy": ..., "optuna": ..., "ray": ...}
 
 # --- trial.user_attrs -------------------------------------------------------------------------

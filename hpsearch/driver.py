@@ -187,6 +187,7 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
     driver = open_for_writing(url, config.name, config.make_sampler(), config.make_pruner())
     try:
         _record_study_attrs(driver.study, config, dataset)
+        driver.study.set_user_attr(A.STUDY_TARGET, n_target)  # what `hpsearch status` counts to
         _attach_log_file(runs_dir / config.name)
         started_ray = init_ray(address or config.run.address)
         # Ray's own SIGTERM handler (installed by ray.init) would abort the driver outright: until

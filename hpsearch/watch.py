@@ -34,7 +34,9 @@ def status_lines(config: Any, study: Any, now: float | None = None) -> list[str]
     trials = study.get_trials(deepcopy=False)
     by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     done = sum(counts_toward_budget(t) for t in trials)
-    lines = [f"study {config.name}: {done} of {config.n_trials} trials finished",
+    target = study.user_attrs.get(A.STUDY_TARGET, config.n_trials)  # the latest run's
+    asked = "" if target == config.n_trials else f" (the study file asks for {config.n_trials})"
+    lines = [f"study {config.name}: {done} of {target} trials finished{asked}",
              "  " + (", ".join(f"{n} {state}" for state, n in by_state.items() if n)
                      or "no trials yet")]
     best = best_trial(study)

@@ -43,12 +43,15 @@ learning_rate = { low = 1e-2, high = 1e-1, log = true }
 name = "none"
 """)
     runs = ["--runs-dir", str(tmp_path / "runs")]
-    assert main(["run", str(config.source), *runs, "--no-evaluate", "--no-report",
-                 "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert "3 complete, 0 pruned, 0 failed" in out
+    quiet = ["--no-evaluate", "--no-report", "--no-progress"]
+    assert main(["run", str(config.source), *runs, *quiet, "--n-trials", "2"]) == 0
+    assert "2 complete, 0 pruned, 0 failed" in capsys.readouterr().out
+    assert main(["status", "cli", *runs]) == 0  # counts to the run's target, not the file's
+    assert "2 of 2 trials finished (the study file asks for 3)" in capsys.readouterr().out
+    assert main(["run", str(config.source), *runs, *quiet]) == 0
+    assert "1 complete, 0 pruned, 0 failed" in capsys.readouterr().out
     assert main(["status", "cli", *runs]) == 0
-    assert "3 of 3 trials finished" in capsys.readouterr().out
+    assert "3 of 3 trials finished\n" in capsys.readouterr().out
     # a trial re-run from its record reproduces its numbers bit for bit (dropout included)
     assert main(["rerun", "cli", "1", *runs]) == 0
     assert "reproduced exactly" in capsys.readouterr().out
