@@ -324,6 +324,19 @@ _port = int_in(1, 65535, "a port")
 _non_negative_int = int_in(0)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to flush
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hpsearch`` console script."""
     from hpsearch.storage import redact
@@ -340,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `hpsearch ... | head`: the reader left; say nothing, as `git` does
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe killed
     except OSError as exc:  # a file the command must write or read: name it, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {redact(where + (exc.strerror or str(exc)))}", file=sys.stderr)

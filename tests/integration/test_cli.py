@@ -108,6 +108,23 @@ def test_stop_a_trial_and_a_study_from_outside(tmp_path, capsys):
     assert "no driver is running it" in capsys.readouterr().out
 
 
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path):
+    """`hpsearch status NAME | head -1`: no "error: Broken pipe", the shell's 141."""
+    import subprocess
+    import sys
+
+    driver, _ = _stored_study(tmp_path, "piped")
+    driver.study.set_user_attr("config_toml", (tmp_path / "piped.toml").read_text())
+    driver.close()
+    command = [sys.executable, "-m", "hpsearch.cli", "status", "piped", "--runs-dir",
+               str(tmp_path / "runs")]
+    assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # the reader is gone before the first line is written
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 141 and err == b""
+
+
 def test_status_watch_shows_running_trials_and_leaves_cleanly(tmp_path):
     import time
 
