@@ -185,6 +185,7 @@ class Engine:
         self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S
         self._resized = -math.inf
         self.stop_requested = False
+        self._oof_too_large = False  # said once: out-of-fold probabilities too large to keep
 
     # -- sizing ------------------------------------------------------------------------------
     def _window(self) -> tuple[int, int]:
@@ -427,8 +428,13 @@ class Engine:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if (state == "complete" and result.oof_probs is not None
-                and self.config.selection.ensemble > 1):  # the ensemble's estimate reads them
-            set_oof_probs(self.study, trial, result.oof_probs)
+                and self.config.selection.ensemble > 1  # the ensemble's estimate reads them
+                and not set_oof_probs(self.study, trial, result.oof_probs)
+                and not self._oof_too_large):
+            self._oof_too_large = True
+            log.info("out-of-fold probabilities (%d per trial) not kept: too many to store; "
+                     "the ensemble is tested without an estimate of its own",
+                     result.oof_probs.size)
         if state == "complete":
             value = result.value if entry.outside is None else stored_value(self.study, trial)
             self.study.tell(trial, value)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hpsearch.storage._lease import Lease
 
 __all__ = [
+    "MAX_OOF_VALUES",
     "DriverStudy",
     "SingleWriterStorage",
     "StorageConflictError",
@@ -447,20 +448,29 @@ def stored_value(study: optuna.Study, trial: optuna.trial.Trial) -> float | None
 
 
 _OOF_KEY = "hpsearch:oof_probs"
+# At most this many probabilities per trial (1 MB as float16): digits' 1497 rows x 10 classes
+# are 15,000; CIFAR-10's 50,000 x 10 would put 1.3 MB of text in every complete trial's row.
+MAX_OOF_VALUES = 500_000
 
 
-def set_oof_probs(study: optuna.Study, trial: optuna.trial.Trial, probs: np.ndarray) -> None:
+def set_oof_probs(study: optuna.Study, trial: optuna.trial.Trial, probs: np.ndarray) -> bool:
     """Keep a trial's out-of-fold class probabilities with it (written with its ``tell``).
 
     A system attribute, not a user attribute: some 40 KB per trial on digits would swamp the
     trial's attributes in optuna-dashboard and in exported tables. Stored as float16, base64.
+
+    Returns:
+        False, keeping nothing, when there are more than ``MAX_OOF_VALUES`` of them.
     """
     import numpy as np
 
+    if probs.size > MAX_OOF_VALUES:
+        return False
     storage, trial_id = _driver_storage(study)
     data = np.ascontiguousarray(probs, dtype="<f2")
     storage.set_trial_system_attr(trial_id(trial), _OOF_KEY, {
         "shape": list(data.shape), "f2": base64.b64encode(data.tobytes()).decode("ascii")})
+    return True
 
 
 def oof_probs(trial: optuna.trial.FrozenTrial) -> np.ndarray | None:

@@ -62,7 +62,7 @@ def test_a_complete_folded_trial_keeps_each_rows_out_of_fold_probabilities(moons
 def test_out_of_fold_probabilities_round_trip_through_system_attrs(tmp_path):
     import numpy as np
 
-    from hpsearch.storage import oof_probs, set_oof_probs
+    from hpsearch.storage import MAX_OOF_VALUES, oof_probs, set_oof_probs
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'o.db'}", direction="maximize")
     trial = study.ask()
@@ -73,6 +73,10 @@ def test_out_of_fold_probabilities_round_trip_through_system_attrs(tmp_path):
                                storage=f"sqlite:///{tmp_path / 'o.db'}").trials[0]
     assert not frozen.user_attrs  # out of the dashboard's and the tables' way
     assert np.allclose(oof_probs(frozen), probs, atol=1e-3)
+    too_many = study.ask()  # beyond the bound nothing is kept (and the ensemble goes unestimated)
+    assert not set_oof_probs(study, too_many, np.zeros((MAX_OOF_VALUES // 10 + 1, 10)))
+    study.tell(too_many, 0.4)
+    assert "hpsearch:oof_probs" not in study.trials[1].system_attrs
     for junk in ({}, {"shape": [2, 2], "f2": "!!"}, {"shape": [3, 3], "f2": "AAAA"}, "x"):
         frozen.system_attrs["hpsearch:oof_probs"] = junk
         assert oof_probs(frozen) is None
