@@ -77,6 +77,8 @@ class PruningChannel:
                 future.set_result(STOP)
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
+        self._first_fold_at_finish = False
+        self._fold1: dict[int, float] = {}  # trial -> its first fold's value, not yet counted
         self._never = False
         self._inbox: list[Report] = []
         self._waiting: dict[tuple[int, int], asyncio.Future[int]] = {}
@@ -90,9 +92,16 @@ class PruningChannel:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
         self._mirror = mirror
 
-    def attach_first_fold(self, mirror: PruneMirror) -> None:
-        """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner."""
-        self._first_fold = mirror
+    def attach_first_fold(self, mirror: PruneMirror, at_finish: bool = False) -> None:
+        """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
+
+        Args:
+            mirror: the first folds so far (``PruneMirror.of_first_folds``).
+            at_finish: count a trial's first fold only when the driver says the trial finished
+                (a reproducible study's driver does so in trial order, a generation at a time),
+                not as soon as the fold ends, which depends on the workers' timing.
+        """
+        self._first_fold, self._first_fold_at_finish = mirror, at_finish
 
     def never_prune(self) -> None:
         """No pruner: answer every report at once (still kept for the live view)."""
@@ -113,7 +122,10 @@ class PruningChannel:
             return STOP
         self._live.append(Report(trial, epoch, value))
         if epoch == 1 and self._first_fold is not None:  # a fold's step: the first fold ended
-            self._first_fold.finish(trial, "complete", value)
+            if self._first_fold_at_finish:
+                self._fold1[trial] = value
+            else:
+                self._first_fold.finish(trial, "complete", value)
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
@@ -176,7 +188,11 @@ class PruningChannel:
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
         if self._first_fold is not None:  # still open only when it ended inside fold 1
-            self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed", None)
+            if trial in self._fold1:
+                self._first_fold.finish(trial, "complete", self._fold1.pop(trial))
+            else:
+                self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed",
+                                        None)
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():

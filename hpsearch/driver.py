@@ -115,7 +115,8 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     if config.selection.first_fold_pruning:
         ray.get(channel.attach_first_fold.remote(
             PruneMirror.of_first_folds(study, config.make_first_fold_pruner(),
-                                       rule=config.percentile_rule(first_fold=True))))
+                                       rule=config.percentile_rule(first_fold=True)),
+            at_finish=config.reproducible))
     if PRUNERS[config.pruner] is None:
         channel.never_prune.remote()
     else:

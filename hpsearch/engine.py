@@ -398,6 +398,13 @@ class Engine:
             held, self.held = sorted(self.held, key=lambda item: item[0]), []
             for _, tell in held:
                 tell()
+            if self.channel is not None and (self.prunes
+                                             or self.config.selection.first_fold_pruning):
+                import ray
+
+                # The channel's pruners must have learned this generation before the next one
+                # reports: the driver's messages and the workers' come by different roads.
+                ray.get(self.channel.ping.remote())
 
     def _tell(self, entry: _Running, result: Any) -> None:
         from optuna.trial import TrialState

@@ -45,3 +45,38 @@ def test_two_runs_of_a_reproducible_study_give_identical_tables(ray_local, tmp_p
     (rows_a, best_a), (rows_b, best_b) = tables
     assert rows_a == rows_b
     assert best_a == best_b
+
+
+CV_BODY = """
+n_trials = 12
+reproducible = true
+[space]
+num_epochs = {{ low = 6, high = 10 }}
+learning_rate = {{ low = 1e-4, high = 1e-1, log = true }}
+hidden_size = {{ low = 16, high = 64 }}
+[pruner]
+name = "wilcoxon"
+p_threshold = 0.7
+[selection]
+folds = 3
+first_fold_pruning = true
+ensemble = 2
+[run]
+max_in_flight = {k}
+"""
+
+
+def test_a_reproducible_cross_validated_study_with_the_default_pruning(ray_local, tmp_path):
+    # The default study's kind: folds, first-fold pruning (answers per epoch) and Wilcoxon
+    # across folds (answers per fold), two trials at a time.
+    config = write_study(tmp_path, "rep", CV_BODY.format(k=2))
+    tables = []
+    for run in ("a", "b"):
+        summary = run_study(config, runs_dir=tmp_path / run, progress=False)
+        assert summary.n_complete + summary.n_pruned == 12 and summary.n_failed == 0
+        tables.append(_table(tmp_path / run))
+        study = optuna.load_study(study_name="rep", storage=default_storage(tmp_path / run,
+                                                                             "rep"))
+        tables[-1] += ([t.user_attrs.get("first_fold_curve") for t in study.get_trials()],)
+    assert tables[0] == tables[1]
+    assert any(t[1] == "PRUNED" for t in tables[0][0])  # the pruning was exercised
