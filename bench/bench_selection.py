@@ -13,7 +13,9 @@ gap estimate - test, the trials' summed CPU seconds
     OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 --variants single cv5 --trials 20
 
 The whole `hpsearch run studies/digits.toml` (Ray start included) is timed separately with
-``--cli N`` (N runs of the command, median printed).
+``--cli N`` (N runs of the command, median printed). ``--variants default reproducible`` sets
+the default study beside itself with ``[study] reproducible = true``: the search's wall time and
+dispatch efficiency say what reproducibility costs.
 """
 
 from __future__ import annotations
@@ -77,14 +79,17 @@ VARIANTS: dict[str, str] = {
     "cv3+wilcoxon+ens3": ("\n[pruner]\nname = \"wilcoxon\"\np_threshold = 0.3\n\n[selection]\n"
                           "folds = 3\nensemble = 3\n"),
     "default": "",  # studies/digits.toml as shipped (only its seed changed)
+    "reproducible": "",  # the same with [study] reproducible = true
 }
 
 
 def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) -> str:
-    if variant == "default":
+    if variant in ("default", "reproducible"):
         text = default.read_text()
-        text = re.sub(r"^seed = \d+", f"seed = {seed}", text, count=1, flags=re.M)
-        return re.sub(r'^name = "digits"', f'name = "default-{seed}"', text, count=1,
+        text = re.sub(r"^seed = \d+", f"seed = {seed}" + (
+            "\nreproducible = true" if variant == "reproducible" else ""), text, count=1,
+            flags=re.M)
+        return re.sub(r'^name = "digits"', f'name = "{variant}-{seed}"', text, count=1,
                       flags=re.M)
     name = f"{variant.replace('+', '-')}-{seed}"
     return (_HEAD.format(name=name, seed=seed, trials=trials, space=_space(default))
@@ -104,7 +109,7 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
     dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
                            **dict(config.dataset_options))
     t0 = time.perf_counter()
-    run_study(config, runs_dir=runs_dir, progress=False, dataset=dataset)
+    summary = run_study(config, runs_dir=runs_dir, progress=False, dataset=dataset)
     stored = find_study(config.name, runs_dir)
     done = after_search(stored, dataset, write_report=False)
     wall = time.perf_counter() - t0
@@ -117,7 +122,8 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
                         else ev.ensemble_estimate - ev.ensemble_test_accuracy),
             "gap": ev.estimate - ev.test_accuracy, "n_tied": ev.n_tied,
             "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
-            "pruned": facts["by_state"]["pruned"], "wall_s": wall}
+            "pruned": facts["by_state"]["pruned"], "wall_s": wall,
+            "search_s": summary.wall_s, "efficiency": summary.efficiency}
 
 
 def cli_runs(n: int, default: Path = DEFAULT) -> list[float]:
@@ -200,6 +206,11 @@ def main() -> None:
                       f"{statistics.mean(x['ens_estimate'] for x in r):.4f}, mean abs gap "
                       f"{statistics.mean(abs(x['ens_gap']) for x in r):.4f}, max abs gap "
                       f"{max(abs(x['ens_gap']) for x in r):.4f} ({len(r)} runs)")
+        for variant in args.variants:
+            r = [x for x in rows if x["variant"] == variant]
+            print(f"{variant}: search wall s median "
+                  f"{statistics.median(x['search_s'] for x in r):.1f}, dispatch efficiency median "
+                  f"{100 * statistics.median(x['efficiency'] for x in r):.1f}%")
         sums = {v: (sum(x["epochs"] for x in rows if x["variant"] == v),
                     sum(x["cpu_s"] for x in rows if x["variant"] == v)) for v in args.variants}
         if "single" in sums and sums["single"][0]:
