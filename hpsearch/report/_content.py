@@ -133,8 +133,11 @@ def selection_table(s: StudySummary) -> Table | None:
                      " ".join(f"{v:.4f}" for v in ev.fold_values)
                      + f" (spread {min(ev.fold_values):.4f} to {max(ev.fold_values):.4f})"])
     if ev.n_tied is not None:
-        rows.append(["trials statistically tied with it", f"{ev.n_tied} (not significantly "
-                     "worse at 5%: the choice among them is a coin toss)"])
+        others = int((s.trials["state"] == "complete").sum()) - 1 if len(s.trials) else 0
+        rows.append(["trials statistically tied with it",
+                     f"{ev.n_tied} of the {max(others, ev.n_tied)} other complete trials (not "
+                     "significantly worse at 5%" + (": the choice among them is a coin toss)"
+                                                    if ev.n_tied else ")")])
     rows.append(["test accuracy of the chosen configuration", f"{ev.test_accuracy:.4f}"])
     rows.append(["gap (test - estimate)", f"{ev.gap:+.4f}"])
     if ev.ensemble_test_accuracy is not None:

@@ -224,6 +224,7 @@ def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     html = paths.html.read_text()
     assert 'class="selection"' in html and "gap (test - estimate)" in html
     assert "ensemble of the top 3" in paths.markdown.read_text()
+    assert f"{evaluation.n_tied} of the 4 other complete trials" in paths.markdown.read_text()
     # trials without out-of-fold probabilities: no ensemble estimate, and the report says
     # against what its gap is taken
     assert evaluation.ensemble_estimate is None and evaluation.ensemble_gap is None
