@@ -152,6 +152,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.default.is_file():
         parser.error(f"--default {args.default}: no such study file")
+    if args.keep is not None and args.keep.exists() and (
+            not args.keep.is_dir() or any(args.keep.iterdir())):
+        parser.error(f"--keep {args.keep}: expected a new or empty directory (studies already "
+                     "there would be resumed, not run again)")
     warnings.filterwarnings("ignore")
     logging.getLogger("hpsearch").setLevel(logging.ERROR)
     import optuna

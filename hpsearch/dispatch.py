@@ -357,7 +357,8 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, key: int, timeout_s: float | None, blas_threads: int,
-               wait_answers: bool, batch_s: float, first_fold: bool) -> TrialResult:
+               wait_answers: bool, batch_s: float, first_fold: bool,
+               keep_oof: bool) -> TrialResult:
     _limit_blas_threads(blas_threads)
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
@@ -379,7 +380,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
                                           method="report_epoch")
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
-                         epoch_report=epoch_report)
+                         epoch_report=epoch_report, keep_oof=keep_oof)
     for reporter in (report, epoch_report):
         if reporter is not None and reporter.decided_at is not None:
             result.prune_decided_at = reporter.decided_at
@@ -391,7 +392,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, cpus: float, max_retries: int, key: int = 0,
                  timeout_s: float | None, wait_answers: bool = False,
-                 batch_s: float = 0.0, first_fold: bool = False) -> Any:
+                 batch_s: float = 0.0, first_fold: bool = False, keep_oof: bool = False) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -410,8 +411,10 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
             stop requests) instead of one message per epoch; 0 sends every epoch.
         first_fold: on a dataset with folds, report every epoch of the first fold as well
             (``PruningChannel.report_epoch``: first-fold pruning).
+        keep_oof: on a dataset with folds, a complete trial returns its out-of-fold
+            probabilities (for the ensemble's estimate).
     """
     return _run_trial.options(num_cpus=cpus, max_retries=max_retries,
                               retry_exceptions=False).remote(
         dict(params), [dataset_ref], seed, trial, channel, key, timeout_s, max(1, int(cpus)),
-        wait_answers, batch_s, first_fold)
+        wait_answers, batch_s, first_fold, keep_oof)

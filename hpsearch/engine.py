@@ -27,6 +27,7 @@ from hpsearch.config import PRUNERS, PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConf
 from hpsearch.results import best_trial
 from hpsearch.space import resolve_params, suggest_params
 from hpsearch.storage import (
+    MAX_OOF_VALUES,
     changed_outside,
     fail_and_requeue,
     persist_launch,
@@ -185,7 +186,22 @@ class Engine:
         self.slots = 1  # trials the cluster can run at once, re-read every _RESIZE_EVERY_S
         self._resized = -math.inf
         self.stop_requested = False
-        self._oof_too_large = False  # said once: out-of-fold probabilities too large to keep
+        self.keep_oof = self._keep_oof()
+
+    def _keep_oof(self) -> bool:
+        """Whether complete trials return their out-of-fold probabilities for keeping.
+
+        Only the ensemble's estimate reads them, and only up to ``MAX_OOF_VALUES`` per trial.
+        """
+        folds = getattr(self.dataset, "folds", None)
+        if folds is None or self.config.selection.ensemble <= 1:
+            return False
+        size = len(folds) * self.dataset.num_classes
+        if size > MAX_OOF_VALUES:
+            log.info("out-of-fold probabilities (%d per trial) not kept: too many to store; "
+                     "the ensemble is tested without an estimate of its own", size)
+            return False
+        return True
 
     # -- sizing ------------------------------------------------------------------------------
     def _window(self) -> tuple[int, int]:
@@ -339,7 +355,8 @@ class Engine:
                            wait_answers=self.held is not None and (
                                self.prunes or self.config.selection.first_fold_pruning),
                            batch_s=0.0 if self.prunes else LIVE_EVERY_S / 2,
-                           first_fold=self.config.selection.first_fold_pruning)
+                           first_fold=self.config.selection.first_fold_pruning,
+                           keep_oof=self.keep_oof)
         self.running[ref] = _Running(trial, dict(trial.params), time.monotonic())
         self.by_number[trial.number] = ref
 
@@ -434,14 +451,8 @@ class Engine:
             state, attrs = self._outside_outcome(entry, attrs)
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        if (state == "complete" and result.oof_probs is not None
-                and self.config.selection.ensemble > 1  # the ensemble's estimate reads them
-                and not set_oof_probs(self.study, trial, result.oof_probs)
-                and not self._oof_too_large):
-            self._oof_too_large = True
-            log.info("out-of-fold probabilities (%d per trial) not kept: too many to store; "
-                     "the ensemble is tested without an estimate of its own",
-                     result.oof_probs.size)
+        if state == "complete" and result.oof_probs is not None:  # asked for by keep_oof
+            set_oof_probs(self.study, trial, result.oof_probs)
         if state == "complete":
             value = result.value if entry.outside is None else stored_value(self.study, trial)
             self.study.tell(trial, value)

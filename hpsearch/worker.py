@@ -50,10 +50,10 @@ class TrialResult:
             ``epochs_run`` sums the folds' epochs. None on a single validation split.
         first_fold_curve: with cross-validation and ``epoch_report``, the first fold's
             validation accuracy per epoch (what first-fold pruning compares trials by).
-        oof_probs: with cross-validation, a trial that completed every fold: each training +
-            validation row's predicted class probabilities from the fold model that held it out
-            (``(N_train + N_val, num_classes)`` float16, rows in ``X_pool`` order). Averaged
-            over several trials they estimate an ensemble of those configurations.
+        oof_probs: with cross-validation and ``keep_oof``, a trial that completed every fold:
+            each training + validation row's class probabilities from the fold model that held
+            it out (``(N_train + N_val, num_classes)`` float16, rows in ``X_pool`` order).
+            Averaged over several trials they estimate an ensemble of those configurations.
     """
 
     state: str
@@ -217,7 +217,7 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
 
 def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
                 report: ReportFn | None = None, deadline: float | None = None,
-                epoch_report: ReportFn | None = None) -> TrialResult:
+                epoch_report: ReportFn | None = None, keep_oof: bool = False) -> TrialResult:
     """Train one trial and describe how it ended. Never raises for a trial's own failure.
 
     Args:
@@ -231,6 +231,8 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
         epoch_report: on a dataset with folds, called after every epoch of the first fold with
             (epoch, validation accuracy); True stops the trial there, as pruned (first-fold
             pruning). Ignored on a single split, where ``report`` sees every epoch.
+        keep_oof: on a dataset with folds, return a complete trial's out-of-fold probabilities
+            (``TrialResult.oof_probs``; one forward pass over each fold's held-out rows).
 
     Returns:
         The result; a diverged trial fails with "diverged at iteration k", an exception with its
@@ -238,7 +240,7 @@ def train_trial(params: Mapping[str, Any], dataset: Any, seed: int,
     """
     started_at = time.time()
     if getattr(dataset, "folds", None) is not None:
-        result = _train_folds(params, dataset, seed, report, deadline, epoch_report)
+        result = _train_folds(params, dataset, seed, report, deadline, epoch_report, keep_oof)
     else:
         result = _train_trial(params, dataset, seed, report, deadline)
     result.started_at = started_at
@@ -292,7 +294,8 @@ def _failed(reason: str, history: dict[str, list[float]], start: float) -> Trial
 
 
 def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: ReportFn | None,
-                 deadline: float | None, epoch_report: ReportFn | None = None) -> TrialResult:
+                 deadline: float | None, epoch_report: ReportFn | None = None,
+                 keep_oof: bool = False) -> TrialResult:
     """Cross-validation: each fold trained with the trial seed, reported as one step.
 
     A fold's value is its validation accuracy after the last epoch (the model a refit on all
@@ -304,7 +307,8 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
     fold_values: list[float] = []
-    oof = np.zeros((len(dataset.folds), dataset.num_classes), dtype=np.float16)
+    oof = (np.zeros((len(dataset.folds), dataset.num_classes), dtype=np.float16)
+           if keep_oof else None)
     first_curve: list[float] | None = [] if epoch_report is not None else None
     epochs = 0
     outcome: dict[str, Any] = {}
@@ -352,7 +356,8 @@ def _train_folds(params: Mapping[str, Any], dataset: Any, seed: int, report: Rep
                                fold_values=fold_values, first_fold_curve=first_curve)
         value = float(solver.val_acc_history[-1])
         fold_values.append(value)
-        oof[dataset.folds == fold] = predict_proba(model, data["X_val"])
+        if oof is not None:
+            oof[dataset.folds == fold] = predict_proba(model, data["X_val"])
         history["loss"].append(float(solver.epoch_loss_history[-1]))
         history["train_acc"].append(float(solver.train_acc_history[-1]))
         history["val_acc"].append(value)

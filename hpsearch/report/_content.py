@@ -145,10 +145,9 @@ def selection_table(s: StudySummary) -> Table | None:
                      f"trials {', '.join(str(n) for n in ev.ensemble_trials)})",
                      f"{ev.ensemble_test_accuracy:.4f} ({ev.ensemble_ci_low:.4f} to "
                      f"{ev.ensemble_ci_high:.4f})"])
-        promised = getattr(ev, "ensemble_estimate", None)
-        if promised is not None:
+        if ev.ensemble_estimate is not None:
             rows.append(["ensemble estimate (its members' averaged out-of-fold probabilities)",
-                         f"{promised:.4f} ({ev.ensemble_estimate_low:.4f} to "
+                         f"{ev.ensemble_estimate:.4f} ({ev.ensemble_estimate_low:.4f} to "
                          f"{ev.ensemble_estimate_high:.4f}, bootstrap over the non-test rows)"])
             rows.append(["ensemble gap (test - its estimate)", f"{ev.ensemble_gap:+.4f}"])
         else:

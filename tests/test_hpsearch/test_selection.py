@@ -45,7 +45,7 @@ def test_a_complete_folded_trial_keeps_each_rows_out_of_fold_probabilities(moons
     import numpy as np
 
     folded = with_folds(moons, 3, seed=0)
-    result = train_trial(params, folded, seed=7)
+    result = train_trial(params, folded, seed=7, keep_oof=True)
     probs = result.oof_probs
     n_pool = len(moons.y_train) + len(moons.y_val)
     assert probs.shape == (n_pool, moons.num_classes) and probs.dtype == np.float16
@@ -55,8 +55,11 @@ def test_a_complete_folded_trial_keeps_each_rows_out_of_fold_probabilities(moons
         held = folded.folds == fold
         accuracy = float((probs[held].argmax(axis=1) == y[held]).mean())
         assert accuracy == pytest.approx(value, abs=1.5 / held.sum())
-    pruned = train_trial(params, folded, seed=7, report=lambda step, value: step == 1)
+    pruned = train_trial(params, folded, seed=7, report=lambda step, value: step == 1,
+                         keep_oof=True)
     assert pruned.state == "pruned" and pruned.oof_probs is None
+    unasked = train_trial(params, folded, seed=7)  # not asked for: not computed
+    assert unasked.oof_probs is None and unasked.fold_values == result.fold_values
 
 
 def test_out_of_fold_probabilities_round_trip_through_system_attrs(tmp_path):
