@@ -52,7 +52,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     a = shlex.quote(job.address)
     print(f"submitted study {job.study} as job {job.job_id} ({job.status.lower()}) to "
           f"{job.address}")
-    print(f"storage: {job.storage}; target {job.target} finished trials")
+    print(f"storage: {job.storage}; target {job.target} finished trials; driver: {job.python} "
+          "on the head")
     print("follow it (this machine may disconnect; the study goes on):")
     print(f"  hpsearch jobs --address {a}")
     print(f"  hpsearch logs {job.job_id} --address {a} --follow")

@@ -270,6 +270,7 @@ class SubmittedJob:
     entrypoint: str
     address: str
     status: str = "PENDING"
+    python: str = ""  # the head's interpreter that runs the driver
 
 
 def check_durable_storage(url: str | None) -> str:
@@ -339,15 +340,17 @@ def _live_driver(name: str, url: str) -> str | None:
         return None  # no such study yet, or unreadable from here: the job list still counts
 
 
-def _entrypoint(study_file: str, n_trials: int | None, max_in_flight: int | None,
+def _entrypoint(python: str, study_file: str, n_trials: int | None, max_in_flight: int | None,
                 results_dir: str | None) -> str:
     """The job's shell command: the driver, run from a private copy of the working dir.
 
-    Ray's runtime-env agent may delete and unpack a job's working dir again while the job runs
-    (seen with Ray 2.60 when the job's first trial workers start on the head), so the driver
-    reads its files from a copy in a fresh 0700 folder, removed when it exits.
+    ``python`` is the cluster's own interpreter by its absolute path (``hpsearch._probe``): the
+    job's shell has the PATH of the ``ray start`` that started the head, which need not hold
+    ``hpsearch``. Ray's runtime-env agent may delete and unpack a job's working dir again while
+    the job runs (seen with Ray 2.60 when the job's first trial workers start on the head), so
+    the driver reads its files from a copy in a fresh 0700 folder, removed when it exits.
     """
-    args = ["hpsearch", "run", study_file, "--address", "auto", "--no-progress",
+    args = [python, "-m", "hpsearch", "run", study_file, "--address", "auto", "--no-progress",
             "--progress-lines", "--storage-file", STORAGE_FILE]
     if n_trials is not None:
         args += ["--n-trials", str(n_trials)]
@@ -384,7 +387,9 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
     Raises:
         hpsearch.config.ConfigError: the study file is invalid (nothing was contacted).
         ServiceError: the storage would vanish with the job, the job server is unreachable or
-            refuses the token, or a live job or driver already runs this study.
+            refuses the token, a live job or driver already runs this study, or the cluster
+            lacks hpsearch or runs other versions of hpsearch, Optuna or Ray
+            (``hpsearch._versions``).
     """
     from hpsearch.config import load_study_config
 
@@ -407,8 +412,9 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
         raise ServiceError(f"study {config.name} in {shown} is being run by another driver "
                            f"({holder}); stop it first (`hpsearch stop {config.name} --storage "
                            "URL`)")
+    python = _cluster_python(client)
     job_id = f"hpsearch-{config.name}-{secrets.token_hex(4)}"
-    entrypoint = _entrypoint(Path(study_file).name, n_trials, max_in_flight, results_dir)
+    entrypoint = _entrypoint(python, Path(study_file).name, n_trials, max_in_flight, results_dir)
     with _working_dir(Path(study_file), url) as folder:
         runtime_env = {"working_dir": str(folder),
                        "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_S),
@@ -427,7 +433,25 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
         tail = client.call("get_job_logs", job_id).strip().splitlines()[-3:]
         raise ServiceError(f"job {job_id} of study {config.name} failed at once: "
                            + redact(" | ".join(tail) or "no output; see `hpsearch logs`"))
-    return SubmittedJob(job_id, config.name, shown, target, entrypoint, client.address, status)
+    return SubmittedJob(job_id, config.name, shown, target, entrypoint, client.address, status,
+                        python)
+
+
+def _cluster_python(client: _Client) -> str:
+    """The head's interpreter for the job, once its hpsearch, Optuna and Ray agree with ours.
+
+    Raises:
+        ServiceError: the probe failed, or the cluster lacks hpsearch or runs other versions.
+    """
+    from hpsearch._probe import ProbeError, probe_cluster
+    from hpsearch._versions import VersionMismatch, check_versions, local_versions
+
+    try:
+        remote = probe_cluster(client)
+        check_versions(local_versions(), remote, f"the cluster at {client.address}")
+    except (ProbeError, VersionMismatch) as exc:
+        raise ServiceError(str(exc)) from None
+    return str(remote["executable"])
 
 
 class _working_dir:

@@ -185,8 +185,9 @@ def test_results_dir_must_be_absolute(study_file, tmp_path):
 def test_password_stays_off_entrypoint_and_in_a_private_file(study_file):
     url = "postgresql://hp:s3cret@db.example:5432/hp"
     assert service.check_durable_storage(url) == url
-    entry = service._entrypoint(study_file.name, 10, None, None)
+    entry = service._entrypoint("/opt/venv/bin/python", study_file.name, 10, None, None)
     assert "s3cret" not in entry and f"--storage-file {service.STORAGE_FILE}" in entry
+    assert "/opt/venv/bin/python -m hpsearch run " in entry  # the cluster's Python, not PATH
     assert "--progress-lines" in entry and "--address auto" in entry
     with service._working_dir(study_file, url) as folder:
         assert sorted(p.name for p in folder.iterdir()) == sorted(
