@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 import ray
 
+from hpsearch import _hold
 from hpsearch._pruning import PruneMirror
 from hpsearch.worker import TrialResult, train_trial
 
@@ -239,12 +241,14 @@ class _AsyncReporter:
     """The worker's side of the channel: send each epoch's report and keep training.
 
     Answers are read when they have arrived (one message away: typically well within the next
-    epoch); the worker never waits for one, so messaging stays off the training path.
+    epoch); the worker never waits for one, so messaging stays off the training path. Only in
+    tests (``hpsearch._hold``, ``hold``) does a report wait: while a test holds the trial.
     """
 
     def __init__(self, channel: Any, key: int, trial: int, wait: bool = False,
                  batch_s: float = 0.0, method: str = "report",
-                 started: tuple[str, str, float] | None = None) -> None:
+                 started: tuple[str, str, float] | None = None,
+                 hold: _hold.Hold | None = None) -> None:
         self._channel = channel
         # (node, node ip, start time) for the live view, sent with the first message: a trial
         # shorter than one batch sends nothing at all.
@@ -261,6 +265,9 @@ class _AsyncReporter:
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
+        self._hold = hold  # test support only (hpsearch._hold): None in every real study
+        self._asked: Any = None  # while held: the channel's answer to "stop?", on its way
+        self._asked_at = -math.inf
 
     def _say_started(self) -> None:
         if self._started is not None:
@@ -268,6 +275,38 @@ class _AsyncReporter:
             self._started = None
 
     def __call__(self, epoch: int, value: float) -> bool:
+        if self._hold is None:
+            return self._report(epoch, value)
+        return self._report(epoch, value) or self._hold.wait(epoch, lambda: self._held(epoch))
+
+    def _held(self, epoch: int) -> bool:
+        """While a test holds the trial (``hpsearch._hold``): whether it was told to stop.
+
+        Every ``_HELD_ASK_S`` the points not yet sent go out, as an empty batch would, and the
+        answer says whether the trial is to stop: a held trial is stopped from outside, or by
+        the end of its study, as a running one is, and the live view shows it where it waits.
+        """
+        if self._asked is not None:
+            ready, _ = ray.wait([self._asked], timeout=0)
+            if not ready:
+                return False
+            try:
+                answer = ray.get(self._asked)
+            except Exception:  # the channel is gone: hold on until released
+                answer = GO
+            self._asked = None
+            if answer == STOP:
+                self.decided_at, self.stopped_by_user = epoch, True
+                return True
+        now = time.monotonic()
+        if now - self._asked_at >= _HELD_ASK_S:
+            self._say_started()
+            points, self._batch = self._batch, []
+            self._asked = self._channel.report_many.remote(self._key, self._trial, points)
+            self._asked_at = self._sent = now
+        return False
+
+    def _report(self, epoch: int, value: float) -> bool:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         self._say_started()
@@ -309,6 +348,9 @@ class _AsyncReporter:
         self._batch, self._sent = [], now
         return False
 
+
+# How often a trial held by a test (``hpsearch._hold``) asks its channel whether to stop.
+_HELD_ASK_S = 0.25
 
 _BLAS_LIMITED: int | None = None
 
@@ -372,12 +414,13 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
         if wait:  # a first report may be a whole fold away: say where it runs now (live view)
             channel.started.remote(key, trial, *started)
             started = None
+        hold = _hold.for_trial(trial, node)  # None unless a test holds trials
         report = _AsyncReporter(channel, key, trial, wait=wait,
-                                batch_s=0.0 if wait else batch_s, started=started)
+                                batch_s=0.0 if wait else batch_s, started=started, hold=hold)
         if first_fold and getattr(dataset, "folds", None) is not None:
             # The first fold's epochs: answers acted on when they arrive, as on one split.
             epoch_report = _AsyncReporter(channel, key, trial, wait=wait_answers,
-                                          method="report_epoch")
+                                          method="report_epoch", hold=hold)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
                          epoch_report=epoch_report, keep_oof=keep_oof)

@@ -7,6 +7,10 @@ with that node's marker, so nothing belonging to other Ray users on the machine 
 `ray stop`: it stops every Ray process by name), and a process that was reparented or escaped its
 process group is still found.
 
+Every process also gets ``HPSEARCH_TEST_HOLD`` (``hold``, a ``tests/_trial_hold.TrialHold`` in
+the cluster's folder): a test holds trials running on any node instead of guessing how long they
+take on this machine. The nodes share this machine's file system, so one folder serves them all.
+
 Token authentication is on: each cluster gets a fresh token, given to every process through
 ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN``. A driver joining a cluster by ``HOST:PORT`` needs
 both (Ray 2.60 enables token mode on its own only for ``ray.init()`` that starts a cluster, or
@@ -26,6 +30,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from _trial_hold import TrialHold
 
 MARKER = "HPSEARCH_TEST_RAY"
 _ADDRESS_LINE = re.compile(r"ray start --address='(?P<address>[^']+)'")
@@ -108,15 +114,20 @@ class LoopbackCluster:
     token: str = field(default_factory=lambda: secrets.token_hex(32))
     address: str = ""
     nodes: dict[str, Node] = field(default_factory=dict)
+    hold: TrialHold = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hold = TrialHold(self.root / "hold")
 
     def env(self, who: str) -> dict[str, str]:
-        """Environment of a process of this cluster: token auth, one BLAS thread, the marker."""
+        """Environment of a process of this cluster: token auth, one BLAS thread, the marker,
+        the trial hold."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("RAY_", "HPSEARCH_TEST_"))}
         env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
                     MARKER: f"{self.cluster_id}/{who}", "OMP_NUM_THREADS": "1",
                     "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                    "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"})
+                    "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **self.hold.env})
         return env
 
     def start_head(self, num_cpus: int = 1) -> Node:
@@ -161,11 +172,6 @@ class LoopbackCluster:
         left = kill_marked(f"{self.cluster_id}/{name}")
         node.proc.wait(timeout=30)
         assert not left, f"node {name}: processes survived SIGKILL: {left}"
-
-    def busy_on(self, name: str) -> bool:
-        """Whether a worker process of node ``name`` is running a trial right now."""
-        return any("ray::_run_trial" in cmdline(pid)
-                   for pid in marked_pids(f"{self.cluster_id}/{name}"))
 
     def shutdown(self) -> list[int]:
         """Kill every node (workers first), then anything left with this cluster's marker."""

@@ -11,13 +11,15 @@ from typing import Any
 
 import optuna
 import pytest
+from _trial_hold import TrialHold
 
 from hpsearch.storage import default_storage
 
 from ._loopback import LoopbackCluster, cmdline, hpsearch_cmd, kill_marked, marked_pids
 
-# A trial takes about a second on one core: long enough to be caught running, short enough that
-# a study of a dozen trials ends in seconds.
+# A trial takes about a second on one core, so that a study of a dozen trials ends in seconds. A
+# test that needs a trial running when it acts holds it (the ``hold`` fixture) instead of
+# counting on its length.
 STUDY = """# cluster test study {name}
 [study]
 name = "{name}"
@@ -57,6 +59,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackCluste
     finally:
         left = c.shutdown()
     assert not left, f"processes of the test cluster left behind: {left}"
+
+
+@pytest.fixture
+def hold(cluster: LoopbackCluster) -> Iterator[TrialHold]:
+    """Hold trials on the module's cluster (``tests/_trial_hold.py``; every node sees the folder).
+
+    Nothing is held at the start; everything is released at the end, whatever happened.
+    """
+    cluster.hold.reset()
+    yield cluster.hold
+    cluster.hold.reset()
 
 
 class Driver:

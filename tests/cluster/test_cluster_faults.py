@@ -8,6 +8,7 @@ this machine's cores, each offering one CPU.
 from __future__ import annotations
 
 import pytest
+from _trial_hold import wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
@@ -40,9 +41,19 @@ def _assert_kept(before: dict[int, tuple], trials) -> None:
             assert origin not in after, f"trial {t.number} re-ran complete trial {origin}"
 
 
+def _running(driver):
+    return lambda: driver.proc.poll() is None
+
+
 @pytest.mark.timeout(150)
-def test_trials_spread_over_nodes_and_record_them(cluster, drivers):
+def test_trials_spread_over_nodes_and_record_them(cluster, drivers, hold):
+    # The first two trials hold until both run: one on each node's only CPU, however fast a
+    # trial ends on this machine.
+    hold.trial(0, 1)
     driver = drivers("spread", n_trials=8).start()
+    held = hold.wait_held(0, 1, alive=_running(driver))
+    assert {h.node for h in held.values()} == {node_id(cluster, "head"), node_id(cluster, "w1")}
+    hold.release()
     assert driver.wait() == 0, driver.output()[-3000:]
     trials = driver.trials()
     _assert_budget_met(trials, 8)
@@ -54,20 +65,36 @@ def test_trials_spread_over_nodes_and_record_them(cluster, drivers):
 
 
 @pytest.mark.timeout(150)
-def test_worker_node_killed_mid_study(cluster, drivers):
+def test_worker_node_killed_mid_study(cluster, drivers, hold):
     cluster.add_worker("w2", num_cpus=1)
     w2 = node_id(cluster, "w2")
+    # Every trial holds at its first epoch (tests/_trial_hold.py). Those on w2 are let go until
+    # w2 has completed two; those on head and w1 stay held meanwhile, so the study waits for w2
+    # however fast (or slowly) each node runs. The next trial w2 holds is running there, for
+    # sure, when w2 is killed.
+    hold.trial(*range(14))
     driver = drivers("nodekill", n_trials=14).start()
+
+    def w2_holds_a_third():
+        trials = driver.trials()
+        done_on_w2 = sum(t.state == TrialState.COMPLETE and t.user_attrs.get(A.TRIAL_NODE) == w2
+                         for t in trials)
+        for n, held in hold.held().items():
+            if held.node == w2:
+                if done_on_w2 >= 2:
+                    return trials
+                hold.release(n)
+        return None
+
     try:
-        trials = driver.wait_until(
-            lambda ts: sum(t.user_attrs.get(A.TRIAL_NODE) == w2 for t in ts) >= 2
-            and cluster.busy_on("w2"),
-            "w2 completed two trials and is running a third")
+        trials = wait_for(w2_holds_a_third, "w2 completed two trials and is running a third",
+                          timeout_s=120, alive=_running(driver))
         running_before = {t.number for t in trials if t.state == TrialState.RUNNING}
         cluster.kill_node("w2")
     finally:
         if "w2" in cluster.nodes:
             cluster.kill_node("w2")
+        hold.release()  # the rest of the study runs freely
     trials = driver.trials()
     # Read after the kill: still RUNNING means no result came back from w2 before it died.
     cut_off = {t.number for t in trials if t.state == TrialState.RUNNING} & running_before
@@ -98,13 +125,18 @@ def test_worker_node_killed_mid_study(cluster, drivers):
 
 
 @pytest.mark.timeout(200)
-def test_driver_sigkilled_then_resumed(cluster, drivers):
+def test_driver_sigkilled_then_resumed(cluster, drivers, hold):
+    # Trials 0-2 run freely; every later one holds at its first epoch: the kill finds three
+    # complete and the next ones running, however fast this machine is.
+    hold.trial(*range(3, 12))
     driver = drivers("driverkill", n_trials=12, extra=("--max-in-flight", "2")).start()
+    hold.wait_held(alive=_running(driver), what="a trial held after trial 2")
     driver.wait_until(
         lambda ts: sum(t.state == TrialState.COMPLETE for t in ts) >= 3
         and any(t.state == TrialState.RUNNING for t in ts),
         "three complete trials and one running")
     driver.sigkill()
+    hold.release()  # the dead driver's workers, should any outlive it, and the next run
     trials = driver.trials()
     complete_before = _complete(trials)
     interrupted = {t.number: t.params for t in trials if t.state == TrialState.RUNNING}
@@ -126,10 +158,13 @@ def test_driver_sigkilled_then_resumed(cluster, drivers):
 
 
 @pytest.mark.timeout(150)
-def test_worker_joining_mid_study_receives_trials(cluster, drivers):
+def test_worker_joining_mid_study_receives_trials(cluster, drivers, hold):
     # No --max-in-flight: the driver sizes its window from the cluster's CPUs as they change.
-    # Long trials (a few seconds): the study must outlast a node's start-up (a few seconds).
-    driver = drivers("join", n_trials=20, epochs=1200).start()
+    # Trials 0 and 1 run freely; every later one holds at its first epoch, so the study outlasts
+    # a node's start-up however fast its trials are: head and w1 hold one each, the next one
+    # waits queued for a CPU, the one that w3 brings.
+    hold.trial(*range(2, 20))
+    driver = drivers("join", n_trials=20).start()
     try:
         trials = driver.wait_until(
             lambda ts: sum(t.state == TrialState.COMPLETE for t in ts) >= 2,
@@ -138,8 +173,14 @@ def test_worker_joining_mid_study_receives_trials(cluster, drivers):
         cluster.add_worker("w3", num_cpus=1)
         w3 = node_id(cluster, "w3")
         assert w3 not in known
+        hold.wait_held(on_node=w3, alive=_running(driver), what="a trial held on w3")
+        # The driver re-read the cluster's CPUs and widened its window: one more trial out.
+        driver.wait_until(lambda ts: sum(t.state == TrialState.RUNNING for t in ts) >= 4,
+                          "the window widened to the third node")
+        hold.release()
         assert driver.wait() == 0, driver.output()[-3000:]
     finally:
+        hold.release()
         if "w3" in cluster.nodes:
             cluster.kill_node("w3")
     trials = driver.trials()

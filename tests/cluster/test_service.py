@@ -287,7 +287,13 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
     assert done.returncode == 2 and "refused the token" in done.stderr, done.stderr
     assert service.list_jobs(address) == []
 
-    # Two studies submitted at once.
+    # Two studies submitted at once. svc_b's trials from number 6 on hold at their first epoch
+    # (tests/_trial_hold.py; svc_a has no such trial): svc_b is still running, two trials
+    # held, when svc_a is done and the stop comes, however fast this machine is.
+    hold = cluster.hold
+    hold.reset()
+    request.addfinalizer(hold.reset)
+    hold.trial(*range(6, 16))
     job_ids = {}
     for name in ("svc_a", "svc_b"):
         done = _cli(cluster, "submit", str(files[name]), "--address", address,
@@ -313,11 +319,13 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
     # Both run side by side until svc_a is done; then svc_b is stopped mid-run, gracefully.
     _wait("svc_a to finish", lambda: str(service.connect(address).call(
         "get_job_status", job_ids["svc_a"])) not in service.LIVE, 300, 1.0)
+    hold.wait_held(timeout_s=240, what="a trial of svc_b held")
     _wait("svc_b to complete 2 trials and run another", lambda: (
         (ts := _trials("svc_b", urls["svc_b"]))
         and sum(t.state == TrialState.COMPLETE for t in ts) >= 2
         and any(t.state == TrialState.RUNNING for t in ts)), 240, 0.3)
     message = service.stop_job(address, "svc_b")
+    hold.release()  # the resubmitted run goes freely
     assert "stopped after" in message, message
     before = _trials("svc_b", urls["svc_b"])
     complete_before = {t.number: (t.value, t.params) for t in before

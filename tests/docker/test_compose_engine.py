@@ -40,10 +40,14 @@ IMAGE = os.environ.get("HPSEARCH_TEST_IMAGE", "hpsearch-test:latest")
 POSTGRES_IMAGE = os.environ.get("HPSEARCH_TEST_POSTGRES_IMAGE", "hpsearch-test-postgres:latest")
 JOB_SERVER = "http://127.0.0.1:8265"
 STUDY = "digits"
-# With two one-CPU workers a digits trial takes 2-6 s: 16 trials are about a minute and a half
-# with the kill, which lands after the third finishes, most of the study still to run.
+# With two one-CPU workers a digits trial takes 2-6 s: 16 trials are about a minute and a half.
+# Trials 0 to FREE - 1 run freely; every later one holds at its first step on both workers
+# (hpsearch/_hold.py) until the kill, so the kill lands with FREE trials finished and one held
+# on each worker, most of the study still to run, however fast the host is.
 N_TRIALS = 16
 WORKERS = 2
+FREE = 4
+HOLD = "/tmp/hpsearch-hold"  # HPSEARCH_TEST_HOLD in the worker containers (compose.test.yaml)
 # The image user's uid: the builder's own, or 1000 when built as root (docker/Dockerfile).
 IMAGE_UID = os.getuid() or 1000
 
@@ -255,6 +259,24 @@ def _wait(what: str, condition, timeout_s: float, every_s: float):
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}", pytrace=False)
 
 
+class _ContainerHold:
+    """The trial hold (hpsearch/_hold.py) inside worker containers, through `docker exec`."""
+
+    def ask(self, cid: str, numbers) -> None:
+        names = " ".join(f"trial-{n}" for n in numbers)
+        _sh(["docker", "exec", cid, "sh", "-c", f"mkdir -p {HOLD} && cd {HOLD} && touch {names}"],
+            timeout=60)
+
+    def release(self, cid: str) -> None:
+        _sh(["docker", "exec", cid, "sh", "-c", f"rm -f {HOLD}/all {HOLD}/trial-*"], timeout=60)
+
+    def held(self, cid: str) -> set[int]:
+        """Trial numbers held in the container now."""
+        done = _sh(["docker", "exec", cid, "sh", "-c",
+                    f"cd {HOLD} 2>/dev/null && ls -1 | grep '^held-' || true"], timeout=60)
+        return {int(name.removeprefix("held-")) for name in done.stdout.split()}
+
+
 def _hpsearch(*args: str, env: dict[str, str], cwd: Path, timeout: float = 180
               ) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, as a user on the host runs it."""
@@ -314,6 +336,12 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     victim, survivor = workers[0], workers[1]
     victim_ip, survivor_ip = c.ip(victim), c.ip(survivor)
 
+    # Trials from number FREE on hold at their first step, on both workers: with one CPU each,
+    # a worker holding a trial runs nothing else.
+    holds = _ContainerHold()
+    for cid in workers:
+        holds.ask(cid, range(FREE, N_TRIALS))
+
     # Submitted from the host: the job server on 127.0.0.1:8265, the storage as the job on the
     # head sees it (postgres:5432 on the compose network).
     t0 = time.monotonic()
@@ -324,45 +352,27 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     assert f"target {N_TRIALS} finished trials" in done.stdout, done.stdout
     assert password not in done.stdout + done.stderr
 
-    # A trial running on the victim, most of the study still to run: freeze the container (no
-    # result leaves it from then on), give results already sent a moment to be recorded, read,
-    # then kill it; if no trial runs there any more, thaw it and wait for the next one. A daemon
-    # without the cgroup freezer ("unable to freeze", as on some CI hosts) cannot pause: then
-    # read and kill at once; a trial that ends between the two is allowed for below.
+    # A trial held on the victim, and seen running there in the storage: kill the container.
+    # Nothing ends there from the moment it holds (its one CPU waits), so every result recorded
+    # from the victim ended before then.
     def running_on_victim(trials) -> set[int]:
         return {t.number for t in trials if t.state == TrialState.RUNNING
                 and t.user_attrs.get(A.TRIAL_NODE_IP) == victim_ip}
 
-    def victim_busy():
+    def victim_holds():
+        held = holds.held(victim)
+        if not held:
+            return None
         trials = reader.trials()
-        finished = [t for t in trials if t.state.is_finished()]
-        if len(finished) >= N_TRIALS - 6:
-            pytest.fail(f"the study reached {len(finished)} of {N_TRIALS} trials before a trial "
-                        "was seen running on the worker to kill", pytrace=False)
-        return len(finished) >= 3 and running_on_victim(trials)
+        finished = sum(t.state.is_finished() for t in trials)
+        return ((trials, time.time()) if finished >= FREE - 1 and held & running_on_victim(trials)
+                else None)
 
-    freezer = True
-    for _ in range(20):
-        _wait("3 finished trials and one running on the worker to kill", victim_busy, 300, 0.3)
-        if freezer:
-            freezer = _sh(["docker", "pause", victim], timeout=60, check=False).returncode == 0
-        if not freezer:
-            before = reader.trials()
-            cut_off = running_on_victim(before)
-            if not cut_off:
-                continue
-            _sh(["docker", "kill", victim], timeout=60)
-            stopped_at = time.time()  # nothing there ends later
-            break
-        stopped_at = time.time()  # frozen by now: nothing there ends later
-        time.sleep(1.0)
-        before = reader.trials()
-        cut_off = running_on_victim(before)
-        if cut_off:
-            break
-        _sh(["docker", "unpause", victim], timeout=60)
-    if freezer:
-        _sh(["docker", "kill", victim], timeout=60)
+    before, stopped_at = _wait(f"{FREE - 1} finished trials and one held on the worker to kill, "
+                               "running there in the storage", victim_holds, 300, 0.5)
+    cut_off = running_on_victim(before)
+    _sh(["docker", "kill", victim], timeout=60)
+    holds.release(survivor)  # the rest of the study, and the cut-off trial's re-run, go freely
     c.seconds["submit to kill"] = time.monotonic() - t0
     complete_before = {t.number: (t.value, t.params) for t in before
                        if t.state == TrialState.COMPLETE}
@@ -401,7 +411,7 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
         assert len(reruns) == 1 and reruns[0].params == t.params
     finished_ok = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished_ok) == N_TRIALS - len(failed)
-    # No result from the victim after it was frozen: whatever finished there had ended before
+    # No result from the victim after it held: whatever finished there had ended before
     # (the worker's own clock, the host's kernel's), anything later ran again on the survivor.
     def ended(t) -> float:
         return t.user_attrs[A.TRIAL_STARTED_AT] + t.user_attrs[A.TRIAL_DURATION]
@@ -418,7 +428,7 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
         assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
         if t.user_attrs[A.TRIAL_NODE_IP] == survivor_ip:
             rerun.append(number)
-        else:  # its result had left the victim before the freeze, recorded only after the read
+        else:  # its result had left the victim before the hold, recorded only after the read
             assert t.user_attrs[A.TRIAL_NODE_IP] == victim_ip and ended(t) <= stopped_at
 
     # What a user sees: `hpsearch jobs` and `hpsearch status` (from the host, published port).
@@ -432,6 +442,5 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     with capsys.disabled():
         print(f"\n[docker] trials finished at the kill: {finished_before}/{N_TRIALS}, running on "
               f"the killed worker: {sorted(cut_off)}, run again on the other: {sorted(rerun)}, "
-              f"failed and re-run as new trials: {[t.number for t in failed]}, "
-              f"{'frozen, then killed' if freezer else 'killed (no cgroup freezer)'}")
+              f"failed and re-run as new trials: {[t.number for t in failed]}")
     reader.storage.engine.dispose()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _trial_hold import environ_with, wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
@@ -50,12 +51,20 @@ def _hpsearch(*args: str) -> list[str]:
     return [sys.executable, "-m", "hpsearch.cli", *args]
 
 
+def _trials(storage: str, name: str) -> list:
+    """The study's trials, [] until its driver has made it."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials()
+    except Exception:  # not created yet
+        return []
+
+
 @pytest.mark.timeout(300)
-def test_sigkilled_driver_resumes_with_nothing_lost(tmp_path):
+def test_sigkilled_driver_resumes_with_nothing_lost(tmp_path, hold):
     config = write_study(tmp_path, "crash", """
 n_trials = 12
 [space]
-num_epochs = 300
+num_epochs = 30
 learning_rate = { low = 1e-3, high = 1e-1, log = true }
 hidden_size = { low = 256, high = 512 }
 [pruner]
@@ -64,33 +73,25 @@ name = "none"
     runs = tmp_path / "runs"
     args = ["run", str(config.source), "--runs-dir", str(runs), "--no-evaluate", "--no-report",
             "--no-progress", "--max-in-flight", "2"]
+    # Trials 0-2 run freely; every later one holds at its first epoch (tests/_trial_hold.py):
+    # the kill finds 3 complete and the next ones running, however fast this machine is.
+    hold.trial(*range(3, 12))
     driver = subprocess.Popen(_hpsearch(*args), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                              stderr=subprocess.DEVNULL, start_new_session=True,
+                              env=environ_with(hold))
     storage = default_storage(runs, "crash")
     complete_before: dict[int, tuple] = {}
-    deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            if driver.poll() is not None:
-                pytest.fail("the driver finished before it could be killed")
-            try:
-                study = optuna.load_study(study_name="crash", storage=storage)
-            except Exception:  # not created yet
-                continue
-            trials = study.get_trials()
-            running = [t for t in trials if t.state == TrialState.RUNNING]
-            done = [t for t in trials if t.state == TrialState.COMPLETE]
-            if len(done) >= 3 and running:
-                break
-        else:
-            pytest.fail("the study never had 3 complete trials and one running")
+        hold.wait_held(alive=lambda: driver.poll() is None, what="a trial held after trial 2")
+        wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in _trials(storage, "crash"))
+                 >= 3, "3 complete trials", alive=lambda: driver.poll() is None)
         family = _descendants(driver.pid)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
+        hold.release()
     study = optuna.load_study(study_name="crash", storage=storage)
     trials = study.get_trials()
     complete_before = {t.number: (t.value, t.params) for t in trials
@@ -130,11 +131,11 @@ name = "none"
 
 
 @pytest.mark.timeout(300)
-def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path):
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path, hold):
     config = write_study(tmp_path, "sigint", """
 n_trials = 8
 [space]
-num_epochs = 300
+num_epochs = 30
 hidden_size = 512
 learning_rate = { low = 1e-3, high = 1e-1, log = true }
 [pruner]
@@ -143,21 +144,23 @@ name = "none"
     runs = tmp_path / "runs"
     args = ["run", str(config.source), "--runs-dir", str(runs), "--no-evaluate", "--no-report",
             "--no-progress", "--max-in-flight", "2"]
+    # Trial 0 runs freely, every later one holds at its first epoch: Ctrl-C finds one complete
+    # and others running, however fast this machine is.
+    hold.trial(*range(1, 8))
     driver = subprocess.Popen(_hpsearch(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, env=environ_with(hold))
     storage = default_storage(runs, "sigint")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        try:
-            trials = optuna.load_study(study_name="sigint", storage=storage).get_trials()
-        except Exception:
-            continue
-        if any(t.state == TrialState.COMPLETE for t in trials) and any(
-                t.state == TrialState.RUNNING for t in trials):
-            break
-    driver.send_signal(signal.SIGINT)
-    out, _ = driver.communicate(timeout=60)
+    try:
+        hold.wait_held(alive=lambda: driver.poll() is None, what="a trial held after trial 0")
+        wait_for(lambda: any(t.state == TrialState.COMPLETE for t in _trials(storage, "sigint")),
+                 "a complete trial", alive=lambda: driver.poll() is None)
+        driver.send_signal(signal.SIGINT)
+        out, _ = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        hold.release()
     assert driver.returncode == 130
     assert "interrupted: run the same command again to resume" in out
     trials = optuna.load_study(study_name="sigint", storage=storage).get_trials()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import optuna
 import pytest
+from _trial_hold import wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
@@ -17,6 +21,19 @@ from ._studies import write_study
 
 def _load(tmp_path, name):
     return optuna.load_study(study_name=name, storage=default_storage(tmp_path / "runs", name))
+
+
+def _in_thread(config, tmp_path, **kwargs):
+    """``run_study`` in a thread (a test holds its trials meanwhile); its summary in ``done``."""
+    done = {}
+
+    def run():
+        done["summary"] = run_study(config, runs_dir=tmp_path / "runs", progress=False,
+                                    **kwargs)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, done
 
 
 def test_small_study_end_to_end(ray_local, tmp_path):
@@ -50,19 +67,28 @@ name = "none"
 
 
 @pytest.mark.parametrize("in_flight", [1, 2])
-def test_max_in_flight_is_a_hard_limit(ray_local, tmp_path, in_flight):
+def test_max_in_flight_is_a_hard_limit(ray_local, hold, tmp_path, in_flight):
     # 2 CPUs: with a window of 1 nothing may be queued behind the running trial (Ray would start
-    # it on the free CPU); with the cluster's full width, one trial waits queued.
+    # it on the free CPU); with the cluster's full width, one trial waits queued. The window's
+    # first trials hold at their first epoch until all of them run, however fast a trial is
+    # and however long a worker takes to start: the window is full at once, and what the driver
+    # launched meanwhile is all it will ever have out at a time.
     config = write_study(tmp_path, f"window{in_flight}", """
 n_trials = 6
 [space]
-num_epochs = 40
+num_epochs = 4
 learning_rate = { low = 1e-3, high = 1e-1, log = true }
 [pruner]
 name = "none"
 """, n_train=1000)
-    summary = run_study(config, runs_dir=tmp_path / "runs", max_in_flight=in_flight,
-                        progress=False)
+    hold.trial(*range(in_flight))
+    thread, done = _in_thread(config, tmp_path, max_in_flight=in_flight)
+    hold.wait_held(*range(in_flight), alive=thread.is_alive)
+    launched = [t.number for t in _load(tmp_path, f"window{in_flight}").get_trials()]
+    hold.release()
+    thread.join(120)
+    assert launched == list(range(in_flight if in_flight == 1 else in_flight + 1))
+    summary = done["summary"]
     assert summary.n_complete == 6 and summary.max_in_flight == in_flight
     spans = sorted((t.user_attrs[A.TRIAL_STARTED_AT],
                     t.user_attrs[A.TRIAL_STARTED_AT] + t.user_attrs[A.TRIAL_DURATION])
@@ -208,21 +234,42 @@ learning_rate = { low = 1e-3, high = 1e-1 }
     assert summary.n_complete == 1
 
 
-def test_a_trial_over_its_time_limit_fails_with_its_reason(ray_local, tmp_path):
-    # A 0.2 s limit stops a long trial; the study goes on to the next one.
-    config = write_study(tmp_path, "errors", """
+def test_a_trial_over_its_time_limit_fails_with_its_reason(ray_local, hold, tmp_path):
+    # A time limit stops a long trial; the study goes on to the next one. The long trial holds
+    # at its first epoch until its limit has passed, however fast this machine trains; the short
+    # one (one epoch) is let go as soon as it holds, far inside the limit even on a loaded core.
+    limit_s = 3.0
+    config = write_study(tmp_path, "errors", f"""
 n_trials = 2
 [space]
-num_epochs = { grid = [400, 1] }
+num_epochs = {{ grid = [400, 1] }}
 learning_rate = 1e-2
 [sampler]
 name = "grid"
 [pruner]
 name = "none"
 [run]
-trial_timeout_s = 0.2
+trial_timeout_s = {limit_s}
 """, n_train=1000)
-    summary = run_study(config, runs_dir=tmp_path / "runs", progress=False)
+    hold.trial(0, 1)
+    thread, done = _in_thread(config, tmp_path)
+    held_since: dict[int, float] = {}
+
+    def long_trial_past_its_limit() -> bool:
+        held = hold.held()
+        trials = {t.number: t for t in _load(tmp_path, "errors").get_trials()} if held else {}
+        for n in held:
+            if trials[n].params["num_epochs"] == 1:
+                hold.release(n)
+            else:
+                held_since.setdefault(n, time.monotonic())
+        return any(time.monotonic() > since + limit_s for since in held_since.values())
+
+    wait_for(long_trial_past_its_limit, "the long trial held past its time limit",
+             alive=thread.is_alive)
+    hold.release()
+    thread.join(120)
+    summary = done["summary"]
     assert (summary.n_failed, summary.n_complete) == (1, 1)
     reasons = {t.params["num_epochs"]: t.user_attrs.get(A.TRIAL_FAILURE)
                for t in _load(tmp_path, "errors").get_trials()}

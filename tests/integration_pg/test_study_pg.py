@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _trial_hold import environ_with, wait_for
 from integration._studies import write_study
 from integration.test_crash_resume import _alive, _descendants, _hpsearch
 from optuna.trial import TrialState
@@ -72,11 +73,11 @@ name = "none"
 
 
 @pytest.mark.timeout(400)
-def test_a_sigkilled_driver_resumes_on_postgres_with_nothing_lost(tmp_path, pg_url):
+def test_a_sigkilled_driver_resumes_on_postgres_with_nothing_lost(tmp_path, pg_url, hold):
     config = write_study(tmp_path, "crash", """
 n_trials = 8
 [space]
-num_epochs = 300
+num_epochs = 30
 learning_rate = { low = 1e-3, high = 1e-1, log = true }
 hidden_size = { low = 256, high = 512 }
 [pruner]
@@ -84,29 +85,29 @@ name = "none"
 """, n_train=1000)
     args = ["run", str(config.source), "--runs-dir", str(tmp_path / "runs"), "--storage",
             pg_url, "--no-evaluate", "--no-report", "--no-progress", "--max-in-flight", "2"]
+    # Trials 0 and 1 run freely; every later one holds at its first epoch (tests/_trial_hold.py):
+    # the kill finds 2 complete and the next ones running, however fast this machine is.
+    hold.trial(*range(2, 8))
     driver = subprocess.Popen(_hpsearch(*args), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 180
+                              stderr=subprocess.DEVNULL, start_new_session=True,
+                              env=environ_with(hold))
+
+    def complete() -> int:
+        try:
+            return sum(t.state == TrialState.COMPLETE for t in _trials(pg_url, "crash"))
+        except Exception:  # not created yet
+            return 0
+
     try:
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            if driver.poll() is not None:
-                pytest.fail("the driver finished before it could be killed")
-            try:
-                trials = _trials(pg_url, "crash")
-            except Exception:  # not created yet
-                continue
-            if (sum(t.state == TrialState.COMPLETE for t in trials) >= 2
-                    and any(t.state == TrialState.RUNNING for t in trials)):
-                break
-        else:
-            pytest.fail("the study never had 2 complete trials and one running")
+        hold.wait_held(alive=lambda: driver.poll() is None, what="a trial held after trial 1")
+        wait_for(lambda: complete() >= 2, "2 complete trials", alive=lambda: driver.poll() is None)
         family = _descendants(driver.pid)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
+        hold.release()
     trials = _trials(pg_url, "crash")
     complete_before = {t.number: (t.value, t.params, t.intermediate_values) for t in trials
                        if t.state == TrialState.COMPLETE}
