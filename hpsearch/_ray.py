@@ -24,8 +24,13 @@ from its code and checked on Linux):
   driver's children and their descendants (listed every second, each pinned by PID and start
   time), and any process that still shows a random marker in its environment, which the
   instance's processes inherit from ``ray.init``.
-* **Unreachable clusters fail fast.** A ``HOST:PORT`` address is probed with one short TCP
-  connect before ``ray.init``, which would otherwise retry for about a minute.
+* **Unreachable clusters fail fast.** A ``HOST:PORT`` address is checked before ``ray.init``
+  (which would otherwise retry for about a minute): its form, its host resolved, one short TCP
+  connect.
+* **The cluster runs what the driver runs.** Once joined, one tiny task per alive node
+  (``num_cpus=0``, pinned to the node) reads that node's versions of hpsearch, Ray and Optuna
+  from package metadata, and ``hpsearch._versions.check_versions`` refuses a difference that
+  matters, in one line naming the node. A refused join leaves Ray shut down.
 """
 
 from __future__ import annotations
@@ -41,10 +46,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["RayStartError", "init_ray"]
+__all__ = ["RayStartError", "check_address", "check_cluster_versions", "cluster_versions",
+           "init_ray", "join_cluster", "joins_cluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 #: Seconds one TCP connect to a cluster address may take.
 CONNECT_TIMEOUT_S = 3.0
+#: Seconds the version check on a joined cluster's nodes may take (a worker starts on each).
+VERSION_CHECK_TIMEOUT_S = 60.0
 
 # Watchdogs started by this process (their Popen objects, so they are reaped).
 _watchdogs: list[subprocess.Popen] = []
@@ -78,19 +86,73 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
         False when Ray was already initialized in this process or a cluster was joined.
 
     Raises:
-        RayStartError: the cluster address is unreachable or refused the driver, or the
-            embedded instance could not be kept on loopback.
+        RayStartError: the cluster address is malformed, unresolvable or unreachable, or the
+            cluster refused the driver, or the embedded instance could not be kept on loopback.
+        hpsearch._versions.VersionMismatch: the cluster runs other versions (see
+            ``join_cluster``).
     """
-    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+    if joins_cluster(address):
+        join_cluster(address)
         return False
-    if address is None or address == "local":
-        return _start_embedded(num_cpus)
-    _join(address)
-    return False
+    if _initialized():
+        return False
+    return _start_embedded(num_cpus)
+
+
+def _initialized() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 # ---------------------------------------------------------------------------------------------
 # joining a cluster
+
+
+def joins_cluster(address: str | None) -> bool:
+    """Whether ``address`` names a cluster to join (not None or "local": the embedded one)."""
+    return address is not None and address != "local"
+
+
+def join_cluster(address: str) -> bool:
+    """Check the cluster at ``address``, join it, and compare its versions with this driver's.
+
+    In that order, each refusal one line: the address (its form, its host resolved, one TCP
+    connect: ``check_address``), the join (``ray.init``), then every alive node's versions
+    (``check_cluster_versions``). Nothing is written anywhere before the join succeeds; a
+    refused join leaves Ray shut down. The address is checked even when Ray is already
+    initialized in this process (then nothing is joined).
+
+    Args:
+        address: "auto", "HOST:PORT" or "ray://HOST:PORT".
+
+    Returns:
+        True when this call connected (``ray.shutdown()`` disconnects it); False when Ray was
+        already initialized in this process.
+
+    Raises:
+        RayStartError: the address is malformed, unresolvable or unreachable, the cluster
+            refused the driver, or a node did not answer the version check.
+        hpsearch._versions.VersionMismatch: a node lacks hpsearch or runs other versions.
+    """
+    check_address(address)
+    if _initialized():
+        return False
+    import ray
+
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    except (ConnectionError, RuntimeError, TimeoutError, ray.exceptions.AuthenticationError) as e:
+        ray.shutdown()  # a half-made connection (auth refused after connect) is closed too
+        raise RayStartError(
+            f"cannot join the Ray cluster at {address!r}: {e}. Check that RAY_AUTH_MODE=token "
+            "and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) "
+            "are set, and that this driver runs the cluster's Ray and Python versions") from None
+    try:
+        check_cluster_versions(address)
+    except BaseException:
+        ray.shutdown()
+        raise
+    return True
 
 
 def _split_host_port(address: str) -> tuple[str, int] | None:
@@ -103,28 +165,142 @@ def _split_host_port(address: str) -> tuple[str, int] | None:
     return (host, int(port)) if host else None
 
 
-def _join(address: str) -> None:
-    target = _split_host_port(address)
-    if target is not None:
-        try:
-            with socket.create_connection(target, timeout=CONNECT_TIMEOUT_S):
-                pass
-        except OSError as e:
-            raise RayStartError(
-                f"cannot reach the Ray cluster at {address!r} ({e}). Check that its head node "
-                f"is running (`ray start --head`), that {address} is the GCS address it printed "
-                "(port 6379 by default), and that this machine can reach it (firewall, SSH "
-                "tunnel)") from None
-    import ray
+_FORMS = ("'auto', HOST:PORT or ray://HOST:PORT (the address `ray start --head` printed, port "
+          "6379 by default)")
 
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
-    except (ConnectionError, RuntimeError, TimeoutError, ray.exceptions.AuthenticationError) as e:
+
+def check_address(address: str) -> None:
+    """Refuse a cluster address that is malformed, does not resolve, or where nothing listens.
+
+    "auto" (Ray finds the cluster of this machine) is left to ``ray.init``, which refuses it
+    at once when there is none.
+
+    Raises:
+        RayStartError: one line naming the address and what to check.
+    """
+    if address == "auto":
+        return
+    scheme = address.split("://", 1)[0].lower() if "://" in address else None
+    if scheme in ("http", "https"):
         raise RayStartError(
-            f"cannot join the Ray cluster at {address!r}: {e}. Check that RAY_AUTH_MODE=token "
-            "and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) "
-            "are set, and that this driver runs the cluster's Ray and Python versions") from e
+            f"cluster address {address!r} is a job server's (the dashboard's): "
+            "`hpsearch run --address` joins the cluster itself at HOST:PORT (port 6379 by "
+            "default); to run the study as a job there, use `hpsearch submit STUDY --address "
+            f"{address}`")
+    target = _split_host_port(address)
+    if target is None or scheme not in (None, "ray"):
+        raise RayStartError(f"cluster address {address!r}: expected {_FORMS}")
+    host, port = target
+    if not 1 <= port <= 65535:
+        raise RayStartError(f"cluster address {address!r}: port {port} is out of range; "
+                            f"expected 1 to 65535 ({_FORMS})")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise RayStartError(
+            f"cannot resolve the host of the Ray cluster at {address!r} ({host!r}: {reason}). "
+            "Check the name, or give the head node's IP address") from None
+    try:
+        with socket.create_connection(target, timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise RayStartError(
+            f"cannot reach the Ray cluster at {address!r} ({e}). Check that its head node "
+            f"is running (`ray start --head`), that {address} is the GCS address it printed "
+            "(port 6379 by default), and that this machine can reach it (firewall, SSH "
+            "tunnel)") from None
+
+
+def _node_versions_task() -> Callable[[list[str]], dict[str, str | None]]:
+    """The function the version check runs on each node.
+
+    A closure, so that Ray ships it by value: a node without hpsearch can still run it, and
+    say so.
+    """
+
+    def node_versions(packages: list[str]) -> dict[str, str | None]:
+        import sys
+        from importlib import metadata
+
+        out: dict[str, str | None] = {}
+        for name in packages:
+            try:
+                out[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                out[name] = None
+        out["executable"] = sys.executable
+        return out
+
+    return node_versions
+
+
+def cluster_versions(timeout_s: float = VERSION_CHECK_TIMEOUT_S
+                     ) -> list[tuple[str, dict[str, str | None]]]:
+    """What each alive node of the Ray this process is connected to runs.
+
+    One task per node (``num_cpus=0``, so it never waits for a free CPU; pinned to the node
+    with ``NodeAffinitySchedulingStrategy``) returns that node's versions of
+    ``hpsearch._versions.PACKAGES`` (package metadata; nothing imported) and the interpreter
+    its workers run.
+
+    Returns:
+        ``(node IP, versions)`` for each alive node; the versions hold an ``executable`` key.
+
+    Raises:
+        RayStartError: a node did not answer within ``timeout_s`` or its task failed.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from hpsearch._versions import PACKAGES
+
+    task = ray.remote(num_cpus=0, max_retries=0)(_node_versions_task())
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"],
+                                                                             soft=False),
+                         name="hpsearch-version-check").remote(list(PACKAGES))
+            for n in nodes]
+    ips = [str(n.get("NodeManagerAddress") or n["NodeID"]) for n in nodes]
+    _, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    if pending:
+        silent = sorted({ip for ip, ref in zip(ips, refs, strict=True) if ref in pending})
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise RayStartError(
+            f"node {', '.join(silent)} of the cluster did not answer the version check within "
+            f"{timeout_s:.0f} s: check that its Ray workers can start (`ray status`, the node's "
+            "/tmp/ray/session_latest/logs)")
+    found = []
+    for ip, ref in zip(ips, refs, strict=True):
+        try:
+            found.append((ip, ray.get(ref)))
+        except ray.exceptions.RayError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise RayStartError(f"the version check on node {ip} of the cluster failed: "
+                                f"{first}") from None
+    return found
+
+
+def check_cluster_versions(address: str,
+                           found: list[tuple[str, dict[str, str | None]]] | None = None) -> None:
+    """Refuse a cluster whose nodes cannot run this driver's trials (``_versions.check_versions``).
+
+    Args:
+        address: the cluster, as the message names it.
+        found: ``(node IP, versions)`` pairs; default ``cluster_versions()`` of the Ray this
+            process is connected to.
+
+    Raises:
+        hpsearch._versions.VersionMismatch: a node lacks hpsearch or runs other versions; one
+            line naming the node, both sides' versions and what must match.
+        RayStartError: a node did not answer (``cluster_versions``).
+    """
+    from hpsearch._versions import check_versions, local_versions
+
+    local = local_versions()
+    for ip, remote in cluster_versions() if found is None else found:
+        check_versions(local, remote, where=f"node {ip} of the cluster at {address}")
 
 
 # ---------------------------------------------------------------------------------------------

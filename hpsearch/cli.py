@@ -30,6 +30,7 @@ class _UsageError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can act on: printed as one line, exit status 2."""
     from hpsearch._ray import RayStartError
+    from hpsearch._versions import VersionMismatch
     from hpsearch.config import ConfigError
     from hpsearch.datasets import DatasetError
     from hpsearch.driver import StudyError
@@ -39,14 +40,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from hpsearch.storage import StorageConflictError, StorageError, StudyLockedError
 
     return (_UsageError, ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
-            StudyLockedError, StorageConflictError, RerunError, RayStartError, ServiceError)
+            StudyLockedError, StorageConflictError, RerunError, RayStartError, VersionMismatch,
+            ServiceError)
 
 
 def _load_data(config: Any) -> Any:
-    from hpsearch.datasets import load_dataset
-
-    return load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                        **dict(config.dataset_options))
+    return config.load_data()  # an error about one key of the study file names file and key
 
 
 def _read_storage_file(path: Path) -> str:
@@ -64,9 +63,22 @@ def _read_storage_file(path: Path) -> str:
 
 
 def _find(args: argparse.Namespace) -> Any:
+    from hpsearch.config import load_study_config
+    from hpsearch.storage import StorageError
     from hpsearch.stored import find_study
 
-    return find_study(str(args.study), args.runs_dir, args.storage)
+    try:
+        return find_study(str(args.study), args.runs_dir, args.storage)
+    except StorageError as exc:
+        # A storage the study file names: say which file and key, as a config error does.
+        ref = str(args.study)
+        if args.storage is not None or not (ref.endswith(".toml") or Path(ref).is_file()):
+            raise
+        config = load_study_config(Path(ref))  # loaded once already: it loads
+        if not config.run.storage:
+            raise
+        raise StorageError(f"{config.where('run.storage')}: "
+                           f"{str(exc).removeprefix('storage ')}") from None
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -203,6 +203,10 @@ class SelectionSettings:
         return self.folds >= 2
 
 
+# The study file's key of a dataset option that lives outside [dataset].
+_DATASET_KEYS = {"seed": "study.seed", "folds": "selection.folds"}
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """A validated study file.
@@ -249,6 +253,31 @@ class StudyConfig:
     reproducible: bool = False
     source: Path | None = None
     text: str = ""
+
+    def where(self, key: str) -> str:
+        """Where ``key`` ("run.storage") is, for a message: ``studies/x.toml: [run] storage``."""
+        table, _, name = key.rpartition(".")
+        return f"{self.source or '<study>'}: [{table}] {name}" if table else (
+            f"{self.source or '<study>'}: {name}")
+
+    def load_data(self) -> Any:
+        """The study's dataset, loaded (``hpsearch.datasets.load_dataset``).
+
+        Raises:
+            hpsearch.datasets.DatasetError: it cannot be loaded; an error about one key of the
+                study file (a path given to a dataset that takes none, too many folds) names
+                this file and that key.
+        """
+        from hpsearch.datasets import DatasetError, load_dataset
+
+        try:
+            return load_dataset(self.dataset, self.dataset_path, seed=self.seed,
+                                **dict(self.dataset_options))
+        except DatasetError as exc:
+            if exc.key is None:
+                raise
+            key = _DATASET_KEYS.get(exc.key, f"dataset.{exc.key}")
+            raise DatasetError(f"{self.where(key)}: {exc}", key=exc.key) from None
 
     def make_sampler(self) -> Any:
         """A fresh Optuna sampler for this study, seeded with the study seed."""

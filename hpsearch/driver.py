@@ -1,10 +1,13 @@
 """run_study(): create or resume a study and drive it to its target on Ray, one writer throughout.
 
-The driver checks and opens everything before it starts anything: the storage (taking the study's
-lease, so one driver runs a study wherever it runs), the study's recorded search space and data
-fingerprint. Only then does it write its log, start or join Ray, fail the trials a dead driver
-left RUNNING (as "interrupted", their parameters enqueued again), and hand the study to the
-engine (``hpsearch.engine``).
+The driver checks and opens everything before it starts anything: the cluster it joins, when it
+joins one (the address resolved and reached, the versions its nodes run: ``hpsearch._ray``),
+the storage (taking the study's lease, so one driver runs a study wherever it runs), the study's
+recorded search space and data fingerprint. Only then does it write its log, start the embedded
+Ray (when it joins none), fail the trials a dead driver left RUNNING (as "interrupted", their
+parameters enqueued again), and hand the study to the engine (``hpsearch.engine``). A refusal
+writes nothing, is one line naming the study file and key the refused value came from, and
+leaves Ray shut down.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from hpsearch import _attrs as A
 from hpsearch._pruning import PruneMirror
-from hpsearch._ray import init_ray
+from hpsearch._ray import RayStartError, init_ray, join_cluster, joins_cluster
+from hpsearch._versions import VersionMismatch
 from hpsearch.config import (
     PRUNERS,
     PRUNERS_DECIDING_BY_TRIAL_NUMBER,
@@ -32,7 +36,14 @@ from hpsearch.config import (
 from hpsearch.engine import Engine, RunSummary, cluster_slots
 from hpsearch.results import best_trial
 from hpsearch.space import budget_epochs, grid_combinations, grid_search_space, space_to_json
-from hpsearch.storage import DriverStudy, open_for_writing, recover, redact, resolve_url
+from hpsearch.storage import (
+    DriverStudy,
+    StorageError,
+    open_for_writing,
+    recover,
+    redact,
+    resolve_url,
+)
 
 __all__ = ["StudyError", "run_study"]
 
@@ -135,16 +146,53 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
     return summary
 
 
+class _RedactingFormatter(logging.Formatter):
+    """run.log's lines, with every secret a URL in them holds (an error's text) redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def _attach_log_file(run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = (run_dir / "run.log").resolve()
     if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
         handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
 
 
+_E = TypeVar("_E", StorageError, RayStartError, VersionMismatch)
+
+
+def _from_file(exc: _E, config: StudyConfig, key: str) -> _E:
+    """``exc``, about the value of the study file's ``key``, with a message naming file and key.
+
+    ``studies/x.toml: [run] storage: postgresql://...: connection failed``: a storage error's
+    own "storage " goes, the key says it.
+    """
+    return type(exc)(f"{config.where(key)}: {str(exc).removeprefix('storage ')}")
+
+
+def _join(config: StudyConfig, address: str, from_file: bool) -> bool:
+    """``join_cluster(address)``; a refusal of the study file's address names file and key."""
+    try:
+        return join_cluster(address)
+    except (RayStartError, VersionMismatch) as exc:
+        if not from_file:
+            raise
+        raise _from_file(exc, config, "run.address") from None
+
+
+def _open(config: StudyConfig, url: str, from_file: bool) -> DriverStudy:
+    """``open_for_writing``; a refusal of the study file's storage names file and key."""
+    try:
+        return open_for_writing(url, config.name, config.make_sampler(), config.make_pruner())
+    except StorageError as exc:
+        if not from_file:
+            raise
+        raise _from_file(exc, config, "run.storage") from None
 
 
 def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: int | None = None,
@@ -172,25 +220,46 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         hpsearch.storage.StudyLockedError: another live driver runs the study.
         hpsearch.storage.StorageError: the storage cannot be opened or written.
         hpsearch.datasets.DatasetError: the dataset cannot be loaded.
+        hpsearch._ray.RayStartError: the cluster address is malformed, unresolvable or
+            unreachable, or the cluster refused the driver; nothing was written.
+        hpsearch._versions.VersionMismatch: the cluster runs other versions; nothing was
+            written.
     """
-    from hpsearch.datasets import load_dataset
-
     t_call = time.perf_counter()
     url = resolve_url(config.name, runs_dir, storage, config.run.storage)
+    ray_address = address or config.run.address
     n_target = n_trials or config.n_trials
     if dataset is None:
-        dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                               **dict(config.dataset_options))
+        dataset = config.load_data()
     # Everything that can be refused is refused before a file is written or Ray starts: the
     # space against the data (a CNN needs images; the largest trial must fit in memory), the
-    # storage and the study's lease, the recorded space and data.
+    # cluster joined (reached, its versions), the storage and the study's lease, the recorded
+    # space and data.
     check_space_against_data(config, dataset)
-    driver = open_for_writing(url, config.name, config.make_sampler(), config.make_pruner())
+    joining = joins_cluster(ray_address)
+    joined = _join(config, ray_address, from_file=address is None) if joining else False
+    try:
+        return _open_and_run(config, url, runs_dir, n_target, max_in_flight, progress, dataset,
+                             t_call, embedded=not joining,
+                             storage_from_file=storage is None and bool(config.run.storage))
+    except BaseException:
+        if joined:  # a refusal (or a failure) leaves no connection to the cluster behind
+            import ray
+
+            ray.shutdown()
+        raise
+
+
+def _open_and_run(config: StudyConfig, url: str, runs_dir: Path, n_target: int,
+                  max_in_flight: int | None, progress: str | bool, dataset: Any,
+                  t_call: float, *, storage_from_file: bool, embedded: bool) -> RunSummary:
+    """Open the storage, check the study against it, start the embedded Ray if asked, and run."""
+    driver = _open(config, url, from_file=storage_from_file)
     try:
         _record_study_attrs(driver.study, config, dataset)
         driver.study.set_user_attr(A.STUDY_TARGET, n_target)  # what `hpsearch status` counts to
         _attach_log_file(runs_dir / config.name)
-        started_ray = init_ray(address or config.run.address)
+        started_ray = init_ray(None) if embedded else False  # else joined already
         # Ray's own SIGTERM handler (installed by ray.init) would abort the driver outright: until
         # the engine takes over signals, a SIGTERM (`ray job stop`) asks for a clean stop.
         early_stop = threading.Event()

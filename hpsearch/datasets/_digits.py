@@ -20,7 +20,7 @@ def load_digits_raw(path: Path | None, options: dict[str, Any]) -> RawData:
     """
     if path is not None:
         raise DatasetError(f"dataset 'digits' ships with scikit-learn and takes no path; "
-                           f"remove [dataset] path = {str(path)!r}")
+                           f"remove [dataset] path = {str(path)!r}", key="path")
     from sklearn.datasets import load_digits  # heavy import, only when digits are asked for
 
     bunch = load_digits()

@@ -80,7 +80,7 @@ def load_toy_raw(name: str, path: Path | None, options: dict[str, Any]) -> RawDa
     """
     if path is not None:
         raise DatasetError(f"dataset {name!r} is generated from the seed and takes no path; "
-                           f"remove [dataset] path = {str(path)!r}")
+                           f"remove [dataset] path = {str(path)!r}", key="path")
     check_toy_options(name, options)
     n = options["n_samples"]
     k = options.get("n_classes", 2)
