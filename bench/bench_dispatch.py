@@ -1,7 +1,7 @@
 """Dispatch benchmark: hpsearch against plain Optuna and Ray Tune + OptunaSearch, side by side.
 
 Workload (issue 4): digits, 40 trials of 20 epochs, 2 trials in flight, the same search space and
-the same training code (hpsearch.worker.fit) for every engine. Each engine runs ``--repeats``
+the same training code (hpsearch.training._trial.fit) for every engine. Each engine runs ``--repeats``
 times; the table shows medians. Dispatch efficiency = summed trial time / (wall time x in flight).
 
     python bench/bench_dispatch.py --repeats 3
@@ -129,7 +129,7 @@ def settle(limit_s: float = 30.0, threshold: float = 0.15) -> float:
 
 
 def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner: str):
-    from hpsearch.config import load_study_config
+    from hpsearch.study import load_study_config
 
     options = "n_startup_trials = 5\nn_warmup_steps = 5" if pruner == "median" else ""
     path = tmp / f"{name}.toml"
@@ -140,7 +140,7 @@ def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner:
 
 def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
                  in_flight: int = 2) -> dict:
-    from hpsearch.driver import run_study
+    from hpsearch.search import run_study
 
     config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}", seed, n_trials, epochs, pruner)
     t0 = time.perf_counter()
@@ -155,8 +155,8 @@ def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
 
 
 def _objective_factory(config, dataset, durations: list[float]):
-    from hpsearch.space import resolve_params, suggest_params
-    from hpsearch.worker import fit
+    from hpsearch.study import resolve_params, suggest_params
+    from hpsearch.training import fit
 
     def objective(trial):
         params = resolve_params(suggest_params(trial, config.space), config.space)
@@ -202,8 +202,8 @@ def run_tune(tmp: Path, seed: int, n_trials: int, epochs: int) -> dict:
     from ray.tune.search.optuna import OptunaSearch
 
     from hpsearch.datasets import load_dataset
-    from hpsearch.space import resolve_params
-    from hpsearch.worker import fit
+    from hpsearch.study import resolve_params
+    from hpsearch.training import fit
 
     config = _config(tmp, f"tune_{seed}", seed, n_trials, epochs, "none")
     dataset = load_dataset("digits", seed=seed)
@@ -241,7 +241,7 @@ def first_result_fresh(tmp: Path, seed: int) -> float:
     """Seconds from a fresh process calling run_study (Ray start included) to the first result."""
     code = (
         "import json, sys; from pathlib import Path;"
-        "from hpsearch.config import load_study_config; from hpsearch.driver import run_study;"
+        "from hpsearch.study._config import load_study_config; from hpsearch.search._driver import run_study;"
         f"c = load_study_config({str(tmp / 'first.toml')!r});"
         f"s = run_study(c, runs_dir=Path({str(tmp / 'first_runs')!r}), progress=False);"
         "print(json.dumps({'first': s.first_result_s}))"

@@ -63,8 +63,8 @@ name = "none"
 def bench_cluster(workers: list[int], n_trials: int, epochs: int) -> list[dict]:
     from _loopback import LoopbackCluster
 
-    from hpsearch.config import parse_study_config
-    from hpsearch.driver import run_study
+    from hpsearch.search import run_study
+    from hpsearch.study import parse_study_config
 
     token = secrets.token_hex(32)
     # Token auth for this process's driver: Ray caches the token, so every cluster shares one.
@@ -164,11 +164,10 @@ def bench_study(n_trials: int, pruners: list[str]) -> list[dict]:
     import optuna
     import ray
 
-    from hpsearch.config import parse_study_config
     from hpsearch.datasets import load_dataset
-    from hpsearch.driver import run_study
-    from hpsearch.pipeline import after_search
-    from hpsearch.stored import find_study
+    from hpsearch.results import after_search
+    from hpsearch.search import run_study
+    from hpsearch.study import find_study, parse_study_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []

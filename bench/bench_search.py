@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch import _attrs as A
-from hpsearch.config import load_study_config
-from hpsearch.space import FloatRange
+from hpsearch.study import FloatRange, load_study_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_FRACTION = 0.30  # the target: the grid's best within 30% of the grid's compute
@@ -95,7 +94,7 @@ def run(seeds: list[int], runs_dir: Path) -> tuple[pd.DataFrame, dict]:
     import optuna
     import ray
 
-    from hpsearch.driver import run_study
+    from hpsearch.search import run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     grid_cfg = load_study_config(ROOT / "studies" / "cs231n_grid.toml")

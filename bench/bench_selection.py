@@ -2,7 +2,7 @@
 
 For each study seed, every variant runs the same search space (the default study's, or
 ``--default``'s) with the same number of trials, side by side, through
-``hpsearch.driver.run_study`` + ``hpsearch.pipeline.after_search`` (one Ray instance for the
+``hpsearch.search._driver.run_study`` + ``hpsearch.results._after.after_search`` (one Ray instance for the
 whole invocation, 2 CPUs). For each run: the chosen configuration's estimate (its value: mean
 over folds with CV), the test accuracy of the model the variant tests (the trial's own model, or
 the refit on all non-test data), the ensemble's test accuracy when the variant asks for one, the
@@ -98,12 +98,10 @@ def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) ->
 
 def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path = DEFAULT
             ) -> dict:
-    from hpsearch.config import parse_study_config
     from hpsearch.datasets import load_dataset
-    from hpsearch.driver import run_study
-    from hpsearch.pipeline import after_search
-    from hpsearch.results import summary_facts
-    from hpsearch.stored import find_study
+    from hpsearch.results import after_search, summary_facts
+    from hpsearch.search import run_study
+    from hpsearch.study import find_study, parse_study_config
 
     config = parse_study_config(study_text(variant, seed, trials, default), f"<{variant}>")
     dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
@@ -131,7 +129,7 @@ def cli_runs(n: int, default: Path = DEFAULT) -> list[float]:
     for _ in range(n):
         runs = Path(tempfile.mkdtemp(prefix="bench-sel-cli-"))
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(default), "--runs-dir",
+        subprocess.run([sys.executable, "-m", "hpsearch.cli._main", "run", str(default), "--runs-dir",
                         str(runs), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
         shutil.rmtree(runs, ignore_errors=True)

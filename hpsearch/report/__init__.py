@@ -4,7 +4,7 @@
 base64 PNG, no reference outside itself) and ``report.md`` with the same figures as PNG files in
 ``figures/``. It works on finished, running, failed-only and empty studies, saying what is missing.
 It only reads: models retrained for the report (the best configuration, a comparison's settings)
-are computed and stored beforehand by ``hpsearch.evaluate``. Every file is written whole or not at
+are computed and stored beforehand by ``hpsearch.results._evaluate``. Every file is written whole or not at
 all (a temporary name renamed into place).
 """
 
@@ -157,7 +157,7 @@ def write_report(study: Any, config: Any, out_dir: str | Path, *, dataset: Any =
     Returns:
         The paths written and the figures left out with the reason.
     """
-    from hpsearch.evaluate import load_settings_evaluation
+    from hpsearch.results import load_settings_evaluation
 
     out = Path(out_dir)
     summary = build_summary(study, config, dataset=dataset, evaluation=evaluation,

@@ -338,7 +338,7 @@ def draw_boundary(ax: Axes, boundary: dict[str, np.ndarray], index: int = 0,
                   point_size: float = 8) -> Axes:
     """Model ``index``'s predicted class over the plane, with the training and validation data.
 
-    ``boundary`` is ``hpsearch.evaluate.boundary_mesh``'s: ``zz`` is (n_models, M, M).
+    ``boundary`` is ``hpsearch.results._evaluate.boundary_mesh``'s: ``zz`` is (n_models, M, M).
     """
     k = int(boundary["num_classes"])
     colors = [f"C{i % 10}" for i in range(k)]

@@ -34,11 +34,11 @@ _MAX_TILES = 64
 
 @dataclass
 class Comparison:
-    """A comparison study's settings side by side (see ``hpsearch.results.is_comparison``).
+    """A comparison study's settings side by side (see ``hpsearch.results._tables.is_comparison``).
 
     Attributes:
         settings: one per distinct parameter combination, in trial order.
-        gap: ``hpsearch.results.gap_table`` of the settings.
+        gap: ``hpsearch.results._tables.gap_table`` of the settings.
         train_test: per setting, train and test loss and accuracy of the retrained model, as
             ``evaluate_settings`` stored them; None when not stored or not applicable.
         boundaries: the stored decision boundaries (``zz`` indexed like ``settings``), or None.
@@ -264,7 +264,7 @@ def _boundary(model: Any, dataset: Any) -> dict[str, np.ndarray] | None:
     """The stored best model's predicted class over the training and validation data's plane."""
     if model is None or dataset is None or tuple(dataset.input_shape) != (2,):
         return None
-    from hpsearch.evaluate import boundary_mesh
+    from hpsearch.results import boundary_mesh
 
     return boundary_mesh([model], dataset)
 

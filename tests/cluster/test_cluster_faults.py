@@ -12,7 +12,7 @@ from _trial_hold import wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.engine import counts_toward_budget
+from hpsearch.search import counts_toward_budget
 
 from .conftest import node_id
 

@@ -1,4 +1,4 @@
-"""Studies as Ray jobs: `hpsearch submit`, `jobs`, `logs` and stopping a job (hpsearch.service).
+"""Studies as Ray jobs: `hpsearch submit`, `jobs`, `logs` and stopping a job (hpsearch.service._jobs).
 
 The fast tests (default run) need no cluster: what a user can get wrong ends in one line and a
 non-zero exit before anything is submitted, checked against a stand-in job server that counts
@@ -22,9 +22,9 @@ import requests
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch import service
 from hpsearch.cli import main
-from hpsearch.engine import counts_toward_budget
+from hpsearch.search import counts_toward_budget
+from hpsearch.service import _jobs as service
 from hpsearch.storage import redact
 
 from ._fake_jobserver import TOKEN, fake_job_server

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch._probe import FIND_PYTHON
 from hpsearch._versions import PROBE_PREFIX, local_versions
 from hpsearch.cli import main
+from hpsearch.service import FIND_PYTHON
 
 from ._fake_jobserver import TOKEN, fake_job_server
 from .conftest import STUDY

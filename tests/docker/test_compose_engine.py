@@ -280,7 +280,7 @@ class _ContainerHold:
 def _hpsearch(*args: str, env: dict[str, str], cwd: Path, timeout: float = 180
               ) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, as a user on the host runs it."""
-    return _sh([sys.executable, "-m", "hpsearch.cli", *args], env=env, cwd=cwd, timeout=timeout)
+    return _sh([sys.executable, "-m", "hpsearch.cli._main", *args], env=env, cwd=cwd, timeout=timeout)
 
 
 class _Reader:
@@ -318,7 +318,7 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     from optuna.trial import TrialState
 
     from hpsearch import _attrs as A
-    from hpsearch.engine import counts_toward_budget
+    from hpsearch.search import counts_toward_budget
 
     c = cluster
     home = c.project / "home"  # no ~/.ray/auth_token of this machine's user in play
@@ -382,7 +382,7 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     assert state.stdout.strip() == "false"
 
     # The job goes on with the worker left and succeeds.
-    from hpsearch import service
+    from hpsearch.service import _jobs as service
 
     with pytest.MonkeyPatch.context() as mp:
         for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "HOME"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpsearch.config import StudyConfig, load_study_config
+from hpsearch.study import StudyConfig, load_study_config
 
 
 def write_study(tmp_path: Path, name: str, body: str, n_train: int = 300) -> StudyConfig:

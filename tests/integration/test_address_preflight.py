@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch import _ray
 from hpsearch._versions import PACKAGES, VersionMismatch, local_versions
 from hpsearch.cli import main
+from hpsearch.execution import _ray as _ray
 
 
 def _free_port() -> int:
@@ -117,7 +117,7 @@ def test_a_bad_address_on_the_command_line_writes_nothing(tmp_path, capsys, addr
 def test_the_address_is_checked_before_ray_is_imported():
     # In a fresh process: nothing of Ray is loaded, let alone started, by a refused address.
     script = ("import sys\n"
-              "from hpsearch._ray import RayStartError, join_cluster\n"
+              "from hpsearch.execution._ray import RayStartError, join_cluster\n"
               "try:\n"
               "    join_cluster('nohost.invalid:6379')\n"
               "except RayStartError as exc:\n"

@@ -8,7 +8,7 @@ import sys
 import pytest
 import ray
 
-from hpsearch.dispatch import GO, STOP, Report, Started, open_channel, release_channel
+from hpsearch.execution import GO, STOP, Report, Started, open_channel, release_channel
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -47,7 +47,7 @@ def test_a_channel_never_outlives_its_ray_session():
     """
     code = """
 import ray
-from hpsearch.dispatch import open_channel, release_channel
+from hpsearch.execution import open_channel, release_channel
 for _ in range(2):
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     channel, key = open_channel()

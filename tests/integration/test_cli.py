@@ -116,7 +116,7 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path):
     driver, _ = _stored_study(tmp_path, "piped")
     driver.study.set_user_attr("config_toml", (tmp_path / "piped.toml").read_text())
     driver.close()
-    command = [sys.executable, "-m", "hpsearch.cli", "status", "piped", "--runs-dir",
+    command = [sys.executable, "-m", "hpsearch.cli._main", "status", "piped", "--runs-dir",
                str(tmp_path / "runs")]
     assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -131,9 +131,9 @@ def test_status_watch_shows_running_trials_and_leaves_cleanly(tmp_path):
     import optuna
 
     from hpsearch import _attrs as A
+    from hpsearch.cli._watch import watch
     from hpsearch.storage import persist_launch
-    from hpsearch.stored import find_study
-    from hpsearch.watch import watch
+    from hpsearch.study import find_study
 
     driver, _ = _stored_study(tmp_path, "watched")
     trial = driver.study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.01, 0.1)})

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.config import parse_study_config
 from hpsearch.datasets import load_dataset
-from hpsearch.driver import run_study
-from hpsearch.pipeline import after_search
-from hpsearch.results import trials_frame
-from hpsearch.stored import find_study
+from hpsearch.results import after_search, trials_frame
+from hpsearch.search import run_study
+from hpsearch.study import find_study, parse_study_config
 
 STUDY = """# cross-validated test study
 [study]

@@ -11,10 +11,9 @@ from _trial_hold import wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.driver import run_study
-from hpsearch.engine import trial_seed
-from hpsearch.space import grid_combinations, grid_search_space
+from hpsearch.search import run_study, trial_seed
 from hpsearch.storage import default_storage
+from hpsearch.study._space import grid_combinations, grid_search_space
 
 from ._studies import write_study
 
@@ -101,7 +100,7 @@ def test_a_worker_fetches_each_study_dataset_once(ray_local, monkeypatch):
     # What a worker process does, done here: the cache is per process.
     import ray
 
-    from hpsearch import dispatch
+    from hpsearch.execution import _dispatch as dispatch
 
     first, second = ray.put({"X": [1, 2]}), ray.put({"X": [3]})
     real_get, fetched = ray.get, []
@@ -279,7 +278,7 @@ trial_timeout_s = {limit_s}
 
 def test_a_cnn_on_flat_data_is_refused_before_anything_runs(tmp_path):
     # It used to fail inside every worker; now the study file is refused, naming the key.
-    from hpsearch.config import ConfigError
+    from hpsearch.study import ConfigError
 
     with pytest.raises(ConfigError, match=r"space.model: 'cnn' needs"):
         write_study(tmp_path, "cnnflat", """

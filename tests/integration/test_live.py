@@ -9,7 +9,7 @@ from _trial_hold import wait_for
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.driver import run_study
+from hpsearch.search import run_study
 from hpsearch.storage import default_storage
 
 from ._studies import write_study

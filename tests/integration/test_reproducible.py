@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpsearch.driver import run_study
 from hpsearch.results import best_trial
+from hpsearch.search import run_study
 from hpsearch.storage import default_storage
 
 from ._studies import write_study

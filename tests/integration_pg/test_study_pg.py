@@ -22,8 +22,7 @@ from integration.test_crash_resume import _alive, _descendants, _hpsearch
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.driver import run_study
-from hpsearch.engine import trial_seed
+from hpsearch.search import run_study, trial_seed
 
 pytestmark = pytest.mark.slow
 # The server and per-test database fixtures (pg_server, pg_url).

@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.config import StudyConfig, parse_study_config
-from hpsearch.space import (
+from hpsearch.study import StudyConfig, parse_study_config
+from hpsearch.study._space import (
     grid_combinations,
     grid_search_space,
     resolve_params,

@@ -11,13 +11,16 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from hpsearch.config import parse_study_config
 from hpsearch.datasets import load_dataset
-from hpsearch.driver import run_study
-from hpsearch.evaluate import evaluate_settings, load_settings_evaluation
 from hpsearch.report import comparison_section
-from hpsearch.results import comparison_settings, is_comparison
-from hpsearch.space import parse_space
+from hpsearch.results import (
+    comparison_settings,
+    evaluate_settings,
+    is_comparison,
+    load_settings_evaluation,
+)
+from hpsearch.search import run_study
+from hpsearch.study import parse_space, parse_study_config
 
 
 def _config(name: str, dataset: str, space: str, sampler: str = "grid", n_trials: str = ""):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.config import ConfigError, load_study_config, parse_study_config
+from hpsearch.study import ConfigError, load_study_config, parse_study_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

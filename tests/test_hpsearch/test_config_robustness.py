@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hpsearch.config import (
+from hpsearch.study import (
     MAX_STUDY_FILE_BYTES,
     ConfigError,
     check_memory,

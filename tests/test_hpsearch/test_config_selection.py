@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.config import PRUNERS, ConfigError, SelectionSettings, parse_study_config
+from hpsearch.study import PRUNERS, ConfigError, SelectionSettings, parse_study_config
 
 BASE = """[study]
 name = "s"

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from _studies import MOONS_SPACE, CountingDataset, build_study, make_config
 
-import hpsearch.evaluate as ev
-import hpsearch.worker
+import hpsearch.results._evaluate as ev
+import hpsearch.training
 import netcore
 from hpsearch import _attrs as A
 from hpsearch.datasets import load_dataset
-from hpsearch.space import resolve_params
-from hpsearch.worker import train_trial
+from hpsearch.study import resolve_params
+from hpsearch.training import train_trial
 
 MOONS = 'name = "moons"\nn_samples = 400'
 
@@ -102,8 +102,8 @@ def test_extra_seeds_mean_and_std(study, moons, tmp_path):
 def test_train_on_val_trains_on_both_splits(study, moons, tmp_path, monkeypatch):
     optuna_study, config = study
     sizes = []
-    real = hpsearch.worker.fit
-    monkeypatch.setattr(hpsearch.worker, "fit",
+    real = hpsearch.training.fit
+    monkeypatch.setattr(hpsearch.training, "fit",
                         lambda params, data, *a, **k: sizes.append(len(data["y_train"]))
                         or real(params, data, *a, **k))
     evaluation = ev.evaluate_best(optuna_study, config, moons, tmp_path, train_on_val=True,

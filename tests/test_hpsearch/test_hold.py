@@ -1,4 +1,4 @@
-"""The test-support hold (hpsearch._hold): a trial waits at a step until a test releases it."""
+"""The test-support hold (hpsearch.execution._hold): a trial waits at a step until a test releases it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 
 from _trial_hold import ENV, TrialHold
 
-from hpsearch._hold import Hold
+from hpsearch.execution._hold import Hold
 
 
 def _waiting(h: Hold, step: int, interrupt=None) -> tuple[threading.Thread, dict]:
@@ -67,7 +67,7 @@ def test_the_folder_is_read_once_from_the_environment(tmp_path):
     # Unset when the module is imported: no hold at all, whatever is set later.
     TrialHold(tmp_path).trial(2)
     code = ("import os, sys\n"
-            "from hpsearch import _hold\n"
+            "from hpsearch.execution import _hold as _hold\n"
             "os.environ[sys.argv[1]] = sys.argv[2]\n"
             "h = _hold.for_trial(2, 'n')\n"
             "print(h is not None and h.holds(1))\n")

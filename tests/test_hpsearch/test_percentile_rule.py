@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pytest
 
-from hpsearch._pruning import PercentileRule, PruneMirror, _percentile
+from hpsearch.execution._pruning import PercentileRule, PruneMirror, _percentile
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

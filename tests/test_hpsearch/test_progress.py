@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hpsearch import _progress
-from hpsearch._progress import LINE_PREFIX, Progress
+from hpsearch.search import LINE_PREFIX, Progress
+from hpsearch.search import _progress as _progress
 
 
 def _lines(text):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch._ray import MARK_ENV, _split_host_port
+from hpsearch.execution._ray import MARK_ENV, _split_host_port
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
@@ -31,7 +31,7 @@ LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 # on stdin, shut down.
 DRIVER = r"""
 import json, os, sys
-from hpsearch._ray import _watchdogs, init_ray
+from hpsearch.execution._ray import _watchdogs, init_ray
 started = init_ray(None, num_cpus=1)
 import ray
 import psutil  # Ray's bundled copy: importable once ray is
@@ -177,7 +177,7 @@ def test_unreachable_cluster_fails_fast_without_starting_ray():
     # In a fresh process: this one may already hold a Ray instance (init_ray then reuses it).
     script = (
         "import sys, time\n"
-        "from hpsearch._ray import RayStartError, init_ray\n"
+        "from hpsearch.execution._ray import RayStartError, init_ray\n"
         "t0 = time.monotonic()\n"
         "try:\n"
         "    init_ray('127.0.0.1:1')\n"

@@ -96,7 +96,7 @@ def test_a_database_error_quoting_the_password_in_other_forms_is_redacted(monkey
 
 
 def test_run_log_lines_are_redacted(tmp_path):
-    from hpsearch.driver import _attach_log_file, log
+    from hpsearch.search._driver import _attach_log_file, log
 
     before = list(log.handlers)
     try:

@@ -19,8 +19,8 @@ from _studies import (
 )
 
 from hpsearch.datasets import load_dataset
-from hpsearch.evaluate import evaluate_best, load_evaluation
 from hpsearch.report import FIGURES, write_report
+from hpsearch.results import evaluate_best, load_evaluation
 
 DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")

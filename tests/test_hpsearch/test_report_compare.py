@@ -9,10 +9,10 @@ import pytest
 from _studies import CountingDataset, build_study, make_config
 from test_report import ALL_FIGURES, check_files, tables_of
 
-import hpsearch.worker
+import hpsearch.training
 from hpsearch.datasets import load_dataset
-from hpsearch.evaluate import evaluate_settings, load_settings_evaluation
 from hpsearch.report import write_report
+from hpsearch.results import evaluate_settings, load_settings_evaluation
 
 MOONS = 'name = "moons"\nn_samples = 300'
 ACTIVATIONS = """
@@ -58,7 +58,7 @@ def _no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was trained while drawing a report")
 
-    monkeypatch.setattr(hpsearch.worker, "fit", refuse)
+    monkeypatch.setattr(hpsearch.training, "fit", refuse)
 
 
 def test_boundaries_are_computed_by_the_step_and_only_read_by_the_report(tmp_path, moons,

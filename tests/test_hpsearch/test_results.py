@@ -18,8 +18,8 @@ from hpsearch.results import (
     summary_facts,
     trials_frame,
 )
-from hpsearch.space import resolve_params
 from hpsearch.storage import enqueued_params
+from hpsearch.study import resolve_params
 
 MIXED = ["complete", "pruned", "complete", "failed", "pruned", "interrupted", "complete",
          "running", "waiting"]
@@ -191,7 +191,7 @@ def test_best_trial_does_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys; from hpsearch.results import best_trial; "
+    code = ("import sys; from hpsearch.results._tables import best_trial; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

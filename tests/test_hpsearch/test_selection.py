@@ -6,13 +6,13 @@ import optuna
 import pytest
 from _studies import MOONS_SPACE, CountingDataset, build_study, make_config
 
-import hpsearch.evaluate as ev
+import hpsearch.results._evaluate as ev
 from hpsearch import _attrs as A
 from hpsearch.datasets import load_dataset, with_folds
 from hpsearch.report import write_report
 from hpsearch.results import TRIAL_FOLD_VALUES, fold_values, selection, trials_frame
-from hpsearch.space import resolve_params
-from hpsearch.worker import fit, train_trial
+from hpsearch.study import resolve_params
+from hpsearch.training import fit, train_trial
 
 MOONS = 'name = "moons"\nn_samples = 400'
 
@@ -111,7 +111,7 @@ def test_first_fold_pruning_stops_inside_the_first_fold(moons, params):
 
 def test_first_fold_mirror_reads_stored_curves_as_optuna_would(tmp_path):
     """The mirror of stored first folds decides as Optuna's MedianPruner on those curves."""
-    from hpsearch._pruning import PruneMirror
+    from hpsearch.execution import PruneMirror
 
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 's.db'}")
     curves = [[0.5, 0.6, 0.7, 0.8], [0.4, 0.5, 0.6, 0.7], [0.6, 0.7, 0.8, 0.9], [0.3, 0.3]]
@@ -196,7 +196,7 @@ def test_single_split_selection_uses_the_split_size(tmp_path, moons):
 def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     text = make_config("cv", MOONS_SPACE, dataset=MOONS).text + (
         "\n[selection]\nfolds = 3\nensemble = 3\n")
-    from hpsearch.config import parse_study_config
+    from hpsearch.study import parse_study_config
 
     config = parse_study_config(text)
     assert config.selection.refit
@@ -215,7 +215,7 @@ def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     # the ensemble is kept: its models, loaded back, predict what was tested
     import numpy as np
 
-    from hpsearch.worker import predict_proba
+    from hpsearch.training import predict_proba
 
     assert again.ensemble_models[0] == "model.npz" and len(again.ensemble_models) == 3
     models = ev.load_ensemble(tmp_path)

@@ -1,7 +1,7 @@
 import optuna
 import pytest
 
-from hpsearch.space import (
+from hpsearch.study._space import (
     PARAMETERS,
     Choice,
     Fixed,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import netcore
-from hpsearch.space import (
+from hpsearch.study._space import (
     PARAMETERS,
     RULE_STATE,
     Choice,
@@ -104,7 +104,7 @@ def test_budget_uses_the_declared_default_batch():
 
 
 def _measured(params: dict, shape: tuple[int, ...], n_classes: int, n: int) -> int:
-    from hpsearch.worker import fit
+    from hpsearch.training import fit
 
     rng = np.random.default_rng(0)
     data = {"X_train": rng.standard_normal((n, *shape)).astype(np.float32),

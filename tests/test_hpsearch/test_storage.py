@@ -171,7 +171,7 @@ def test_every_sampler_runs_on_it_and_the_file_matches_memory(tmp_path, sampler)
     if sampler == "gp":
         pytest.importorskip("torch")
         pytest.importorskip("scipy")
-    from hpsearch.config import SAMPLERS
+    from hpsearch.study import SAMPLERS
 
     url = _url(tmp_path)
     storage = SingleWriterStorage(optuna.storages.RDBStorage(url))

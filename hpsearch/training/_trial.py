@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.space import hidden_dims
+from hpsearch.study._space import hidden_dims
 
 __all__ = ["TrialResult", "build_model", "fit", "predict_proba", "split_seed", "train_trial"]
 
@@ -92,7 +92,7 @@ def build_model(params: Mapping[str, Any], input_shape: tuple[int, ...], num_cla
     """A fresh netcore model for resolved parameters.
 
     Args:
-        params: resolved parameters (see ``hpsearch.space.resolve_params``).
+        params: resolved parameters (see ``hpsearch.study._space.resolve_params``).
         input_shape: per-sample shape the model sees, e.g. (64,) or (1, 8, 8).
         num_classes: number of classes.
         seed: weight-initialization seed.

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch._progress import LINE_PREFIX
+from hpsearch.search import LINE_PREFIX
 from hpsearch.storage import StorageError, redact, sqlite_path
 
 __all__ = [
@@ -344,7 +344,7 @@ def _entrypoint(python: str, study_file: str, n_trials: int | None, max_in_fligh
                 results_dir: str | None) -> str:
     """The job's shell command: the driver, run from a private copy of the working dir.
 
-    ``python`` is the cluster's own interpreter by its absolute path (``hpsearch._probe``): the
+    ``python`` is the cluster's own interpreter by its absolute path (``hpsearch.service._probe``): the
     job's shell has the PATH of the ``ray start`` that started the head, which need not hold
     ``hpsearch``. Ray's runtime-env agent may delete and unpack a job's working dir again while
     the job runs (seen with Ray 2.60 when the job's first trial workers start on the head), so
@@ -385,13 +385,13 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
         wait_start_s: how long to wait for the job to leave PENDING (0: do not wait).
 
     Raises:
-        hpsearch.config.ConfigError: the study file is invalid (nothing was contacted).
+        hpsearch.study._config.ConfigError: the study file is invalid (nothing was contacted).
         ServiceError: the storage would vanish with the job, the job server is unreachable or
             refuses the token, a live job or driver already runs this study, or the cluster
             lacks hpsearch or runs other versions of hpsearch, Optuna or Ray
             (``hpsearch._versions``).
     """
-    from hpsearch.config import load_study_config
+    from hpsearch.study import load_study_config
 
     config = load_study_config(Path(study_file))
     url = check_durable_storage(storage or config.run.storage)
@@ -443,8 +443,8 @@ def _cluster_python(client: _Client) -> str:
     Raises:
         ServiceError: the probe failed, or the cluster lacks hpsearch or runs other versions.
     """
-    from hpsearch._probe import ProbeError, probe_cluster
     from hpsearch._versions import VersionMismatch, check_versions, local_versions
+    from hpsearch.service._probe import ProbeError, probe_cluster
 
     try:
         remote = probe_cluster(client)
@@ -547,7 +547,7 @@ def list_jobs(address: str | None) -> list[JobRow]:
 def find_job(client: _Client, job_or_name: str) -> Any:
     """The job ``job_or_name`` names: a job id, a study name or study file (its latest job)."""
     if job_or_name.endswith(".toml") or Path(job_or_name).is_file():
-        from hpsearch.config import load_study_config
+        from hpsearch.study import load_study_config
 
         job_or_name = load_study_config(Path(job_or_name)).name
     jobs = _hpsearch_jobs(client)

@@ -26,8 +26,8 @@ def status_lines(config: Any, study: Any, now: float | None = None) -> list[str]
     """
     from optuna.trial import TrialState
 
-    from hpsearch.engine import counts_toward_budget
     from hpsearch.results import best_trial
+    from hpsearch.search import counts_toward_budget
     from hpsearch.storage import driver_of
 
     now = time.time() if now is None else now

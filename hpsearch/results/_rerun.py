@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpsearch import _attrs as A
-from hpsearch.stored import StoredStudy
+from hpsearch.study import StoredStudy
 
 __all__ = ["Rerun", "RerunError", "rerun_trial"]
 
@@ -26,7 +26,7 @@ class Rerun:
         state: the stored trial's state ("complete", "pruned", ...).
         seed: the seed it ran (and re-ran) with.
         params: its full parameters.
-        result: the re-run's ``hpsearch.worker.TrialResult``.
+        result: the re-run's ``hpsearch.training._trial.TrialResult``.
         stored: the stored per-epoch history ({} when none was stored).
     """
 
@@ -59,8 +59,8 @@ def rerun_trial(stored: StoredStudy, number: int, dataset: Any) -> Rerun:
     """
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.space import resolve_params
-    from hpsearch.worker import train_trial
+    from hpsearch.study import resolve_params
+    from hpsearch.training import train_trial
 
     name = stored.config.name
     matches = [t for t in stored.study.get_trials(deepcopy=False) if t.number == number]

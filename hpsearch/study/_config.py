@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.space import (
+from hpsearch.study._space import (
     Fixed,
     ParamSpec,
     SpaceError,
@@ -311,7 +311,7 @@ class StudyConfig:
     def percentile_rule(self, first_fold: bool = False) -> dict[str, Any] | None:
         """A median or percentile pruner's options, Optuna's defaults filled in, or None.
 
-        For ``hpsearch._pruning.PercentileRule``; None for any other pruner.
+        For ``hpsearch.execution._pruning.PercentileRule``; None for any other pruner.
 
         Args:
             first_fold: the first-fold pruner's (``FIRST_FOLD_PRUNER``) instead of the study's.
@@ -669,7 +669,7 @@ def load_study_config(path: Path | str) -> StudyConfig:
 
 def _may_be(space: Mapping[str, ParamSpec], name: str, value: Any) -> bool:
     """Whether some trial of ``space`` can give ``name`` the (string) ``value``."""
-    from hpsearch.space import PARAMETERS
+    from hpsearch.study._space import PARAMETERS
 
     spec = space.get(name)
     values = space_values(spec) if spec is not None else (PARAMETERS[name].default,)
@@ -694,7 +694,7 @@ def _check_space_against_source(space: Mapping[str, ParamSpec], dataset: str,
 
 
 def _describe(params: Mapping[str, Any]) -> str:
-    from hpsearch.space import hidden_dims
+    from hpsearch.study._space import hidden_dims
 
     keys = ["model", "batch_size", "update_rule", "normalization"]
     if params.get("model") == "cnn":
@@ -715,7 +715,7 @@ def check_memory(config: StudyConfig, input_shape: tuple[int, ...], num_classes:
             runs at once); None: this machine's available memory.
 
     Returns:
-        The estimate for the largest trial, in bytes (``hpsearch.space.estimate_trial_bytes``).
+        The estimate for the largest trial, in bytes (``hpsearch.study._space.estimate_trial_bytes``).
 
     Raises:
         ConfigError: naming the file, the largest configuration's values, the estimate and the
@@ -760,7 +760,7 @@ def check_space_against_data(config: StudyConfig, dataset: Any,
     Raises:
         ConfigError: naming the file, the key and what the data allow.
     """
-    from hpsearch.space import _highest
+    from hpsearch.study._space import _highest
 
     space, source = config.space, config.source
     shape = tuple(dataset.input_shape)

@@ -113,7 +113,7 @@ def best_trial(study: Any) -> FrozenTrial | None:
 def _resolved(params: Mapping[str, Any], config: Any) -> dict[str, Any]:
     if config is None:
         return dict(params)
-    from hpsearch.space import resolve_params
+    from hpsearch.study import resolve_params
 
     return resolve_params(params, config.space)
 
@@ -401,7 +401,7 @@ def grid_table(study: Any, config: Any) -> pd.DataFrame | None:
     """
     if config is None or config.sampler != "grid":
         return None
-    from hpsearch.space import grid_search_space
+    from hpsearch.study import grid_search_space
 
     names = sorted(grid_search_space(config.space))
     frame = trials_frame(study, config)
@@ -440,7 +440,7 @@ class Setting:
 
 def varied_params(space: Mapping[str, Any]) -> list[str]:
     """The parameters a space searches (everything not fixed), in space order."""
-    from hpsearch.space import Fixed
+    from hpsearch.study import Fixed
 
     return [name for name, spec in space.items() if not isinstance(spec, Fixed)]
 
@@ -451,7 +451,7 @@ def is_comparison(space: Mapping[str, Any]) -> bool:
     Such a study is a *comparison*: each trial is one setting, and what matters is how the
     settings differ, not which is best (at most ``MAX_SETTINGS`` combinations).
     """
-    from hpsearch.space import Choice, Grid
+    from hpsearch.study import Choice, Grid
 
     varied = varied_params(space)
     if not varied or not all(isinstance(space[n], Choice | Grid) for n in varied):

@@ -1,11 +1,11 @@
 """run_study(): create or resume a study and drive it to its target on Ray, one writer throughout.
 
 The driver checks and opens everything before it starts anything: the cluster it joins, when it
-joins one (the address resolved and reached, the versions its nodes run: ``hpsearch._ray``),
+joins one (the address resolved and reached, the versions its nodes run: ``hpsearch.execution._ray``),
 the storage (taking the study's lease, so one driver runs a study wherever it runs), the study's
 recorded search space and data fingerprint. Only then does it write its log, start the embedded
 Ray (when it joins none), fail the trials a dead driver left RUNNING (as "interrupted", their
-parameters enqueued again), and hand the study to the engine (``hpsearch.engine``). A refusal
+parameters enqueued again), and hand the study to the engine (``hpsearch.search._engine``). A refusal
 writes nothing, is one line naming the study file and key the refused value came from, and
 leaves Ray shut down.
 """
@@ -24,18 +24,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from hpsearch import _attrs as A
-from hpsearch._pruning import PruneMirror
-from hpsearch._ray import RayStartError, init_ray, join_cluster, joins_cluster
 from hpsearch._versions import VersionMismatch
-from hpsearch.config import (
-    PRUNERS,
-    PRUNERS_DECIDING_BY_TRIAL_NUMBER,
-    StudyConfig,
-    check_space_against_data,
-)
-from hpsearch.engine import Engine, RunSummary, cluster_slots
+from hpsearch.execution import PruneMirror, RayStartError, init_ray, join_cluster, joins_cluster
 from hpsearch.results import best_trial
-from hpsearch.space import budget_epochs, grid_combinations, grid_search_space, space_to_json
+from hpsearch.search._engine import Engine, RunSummary, cluster_slots
 from hpsearch.storage import (
     DriverStudy,
     StorageError,
@@ -43,6 +35,18 @@ from hpsearch.storage import (
     recover,
     redact,
     resolve_url,
+)
+from hpsearch.study import (
+    PRUNERS,
+    PRUNERS_DECIDING_BY_TRIAL_NUMBER,
+    StudyConfig,
+    check_space_against_data,
+)
+from hpsearch.study._space import (
+    budget_epochs,
+    grid_combinations,
+    grid_search_space,
+    space_to_json,
 )
 
 __all__ = ["StudyError", "run_study"]
@@ -100,7 +104,7 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
          stop: Callable[[], bool]) -> RunSummary:
     import ray
 
-    from hpsearch.dispatch import open_channel, warm_up_workers
+    from hpsearch.execution import open_channel, warm_up_workers
 
     warm_up_workers(max_in_flight or config.run.max_in_flight
                     or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
@@ -220,7 +224,7 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         hpsearch.storage.StudyLockedError: another live driver runs the study.
         hpsearch.storage.StorageError: the storage cannot be opened or written.
         hpsearch.datasets.DatasetError: the dataset cannot be loaded.
-        hpsearch._ray.RayStartError: the cluster address is malformed, unresolvable or
+        hpsearch.execution._ray.RayStartError: the cluster address is malformed, unresolvable or
             unreachable, or the cluster refused the driver; nothing was written.
         hpsearch._versions.VersionMismatch: the cluster runs other versions; nothing was
             written.

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpsearch._argtypes import float_in, int_in
+from hpsearch.cli._argtypes import float_in, int_in
 
 __all__ = ["main"]
 
@@ -29,15 +29,14 @@ class _UsageError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can act on: printed as one line, exit status 2."""
-    from hpsearch._ray import RayStartError
     from hpsearch._versions import VersionMismatch
-    from hpsearch.config import ConfigError
     from hpsearch.datasets import DatasetError
-    from hpsearch.driver import StudyError
-    from hpsearch.evaluate import EvaluationError
-    from hpsearch.rerun import RerunError
+    from hpsearch.execution import RayStartError
+    from hpsearch.results import EvaluationError, RerunError
+    from hpsearch.search import StudyError
     from hpsearch.service import ServiceError
     from hpsearch.storage import StorageConflictError, StorageError, StudyLockedError
+    from hpsearch.study import ConfigError
 
     return (_UsageError, ConfigError, DatasetError, EvaluationError, StudyError, StorageError,
             StudyLockedError, StorageConflictError, RerunError, RayStartError, VersionMismatch,
@@ -63,9 +62,8 @@ def _read_storage_file(path: Path) -> str:
 
 
 def _find(args: argparse.Namespace) -> Any:
-    from hpsearch.config import load_study_config
     from hpsearch.storage import StorageError
-    from hpsearch.stored import find_study
+    from hpsearch.study import find_study, load_study_config
 
     try:
         return find_study(str(args.study), args.runs_dir, args.storage)
@@ -87,10 +85,9 @@ def _find(args: argparse.Namespace) -> Any:
 def _cmd_run(args: argparse.Namespace) -> int:
     import optuna
 
-    from hpsearch.config import load_study_config
-    from hpsearch.driver import run_study
-    from hpsearch.pipeline import after_search
-    from hpsearch.stored import find_study
+    from hpsearch.results import after_search
+    from hpsearch.search import run_study
+    from hpsearch.study import find_study, load_study_config
 
     config = load_study_config(args.study)
     if args.storage_file is not None:
@@ -128,7 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from hpsearch.watch import status_lines, watch
+    from hpsearch.cli._watch import status_lines, watch
 
     stored = _find(args)
     if not args.watch:
@@ -211,7 +208,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    from hpsearch.pipeline import describe, evaluate
+    from hpsearch.results._after import describe, evaluate
 
     stored = _find(args)
     evaluation = evaluate(stored, _load_data(stored.config), extra_seeds=args.extra_seeds,
@@ -222,7 +219,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from hpsearch.datasets import DatasetError
-    from hpsearch.pipeline import export, report
+    from hpsearch.results import export, report
 
     stored = _find(args)
     try:
@@ -238,7 +235,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
-    from hpsearch.rerun import rerun_trial
+    from hpsearch.results import rerun_trial
 
     stored = _find(args)
     dataset = _load_data(stored.config)
@@ -325,7 +322,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
         common(p)
         p.set_defaults(func=func)
-    from hpsearch import _cli_service
+    from hpsearch.cli import _service as _cli_service
 
     _cli_service.register(sub, common)
     return parser

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.stored import StoredStudy
+from hpsearch.study import StoredStudy
 
 __all__ = ["AfterSearch", "after_search", "evaluate", "export", "report"]
 
@@ -34,7 +34,7 @@ class AfterSearch:
 
 def export(stored: StoredStudy) -> dict[str, Path]:
     """Write the trials tables (CSV, Parquet) under the study's folder."""
-    from hpsearch.results import export_tables
+    from hpsearch.results._tables import export_tables
 
     return export_tables(stored.study, stored.run_dir, stored.config)
 
@@ -44,9 +44,9 @@ def evaluate(stored: StoredStudy, dataset: Any, *, extra_seeds: int = 0,
     """Retrain the best configuration, score the test split once; compare settings if asked.
 
     Returns:
-        The ``hpsearch.evaluate.Evaluation``.
+        The ``hpsearch.results._evaluate.Evaluation``.
     """
-    from hpsearch.evaluate import evaluate_best, evaluate_settings
+    from hpsearch.results._evaluate import evaluate_best, evaluate_settings
 
     evaluation = evaluate_best(stored.study, stored.config, dataset, stored.run_dir,
                                extra_seeds=extra_seeds, train_on_val=train_on_val)
@@ -58,8 +58,8 @@ def evaluate(stored: StoredStudy, dataset: Any, *, extra_seeds: int = 0,
 
 def report(stored: StoredStudy, dataset: Any = None, evaluation: Any = None) -> Any:
     """Write ``report.html`` and ``report.md`` from what is stored."""
-    from hpsearch.evaluate import load_evaluation
     from hpsearch.report import write_report
+    from hpsearch.results._evaluate import load_evaluation
 
     if evaluation is None:
         evaluation = load_evaluation(stored.run_dir)
@@ -79,7 +79,7 @@ def after_search(stored: StoredStudy, dataset: Any, *, evaluate_best: bool = Tru
         write_report: write the report.
         say: called with one line per step done (the CLI prints them).
     """
-    from hpsearch.results import best_trial
+    from hpsearch.results._tables import best_trial
 
     done = AfterSearch(tables=export(stored))
     say("tables: " + ", ".join(str(p) for p in done.tables.values()))

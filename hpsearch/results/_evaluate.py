@@ -2,7 +2,7 @@
 
 ``evaluate_best`` retrains the best complete trial's configuration with its recorded seed and
 scores it on the test split; ``evaluate_settings`` retrains each setting of a comparison study
-(see ``hpsearch.results.is_comparison``) and stores what the report shows of them: decision
+(see ``hpsearch.results._tables.is_comparison``) and stores what the report shows of them: decision
 boundaries on 2-D data, and, when ``augment`` is varied, train and test loss and accuracy. Both
 run as explicit steps (at the end of a run, or by ``hpsearch best``) and store their results under
 the run folder; reports only read them.
@@ -90,7 +90,7 @@ class Evaluation:
             (``[selection] refit``), as scikit-learn's ``GridSearchCV`` refits.
         estimate: what the search promised: the chosen trial's value (its mean over folds
             with cross-validation).
-        estimate_low: lower end of the estimate's 95% interval (``hpsearch.results.selection``).
+        estimate_low: lower end of the estimate's 95% interval (``hpsearch.results._tables.selection``).
         estimate_high: upper end.
         estimate_from: what the estimate and its interval rest on, in words.
         fold_values: the chosen trial's per-fold validation accuracies (empty on one split).
@@ -183,7 +183,7 @@ class Evaluation:
 
 
 def _best_trial(study: Any) -> Any:
-    from hpsearch.results import best_trial
+    from hpsearch.results._tables import best_trial
 
     best = best_trial(study)
     if best is None:
@@ -210,7 +210,7 @@ def _training_data(dataset: Any, train_on_val: bool) -> dict[str, np.ndarray]:
 def _fit(params: Mapping[str, Any], dataset: Any, seed: int,
          data: Mapping[str, np.ndarray] | None = None, keep: str = "best") -> tuple[Any, Any]:
     """(model, solver) trained exactly as the search's worker trains ``params`` with ``seed``."""
-    from hpsearch.worker import fit
+    from hpsearch.training import fit
 
     return fit(params, data if data is not None else dataset.as_solver_data(),
                tuple(dataset.input_shape), dataset.num_classes, seed,
@@ -273,7 +273,7 @@ def _predictions(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 def _predictions_and_probabilities(model: Any, X: np.ndarray,
                                    y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels, predicted classes, (N, num_classes) softmax probabilities), in test mode."""
-    from hpsearch.worker import predict_proba
+    from hpsearch.training import predict_proba
 
     probs = predict_proba(model, X)
     return np.asarray(y), probs.argmax(axis=1), probs
@@ -346,7 +346,7 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
         ValueError: ``extra_seeds`` < 0 or ``n_bootstrap`` < 1.
     """
     import netcore
-    from hpsearch.space import resolve_params
+    from hpsearch.study import resolve_params
 
     if extra_seeds < 0:
         raise ValueError(f"extra_seeds = {extra_seeds!r}; expected an integer >= 0")
@@ -356,7 +356,7 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
     if A.TRIAL_SEED not in best.user_attrs:
         raise EvaluationError(f"trial {best.number} has no recorded seed; cannot retrain it")
     _check_dataset(study, dataset)
-    from hpsearch.results import selection
+    from hpsearch.results._tables import selection
 
     selection_ = getattr(config, "selection", None)
     refit = bool(selection_ is not None and selection_.refit)
@@ -445,7 +445,7 @@ def load_ensemble(out_dir: str | Path) -> list[Any]:
     Average their probabilities to predict as the evaluation did::
 
         models = load_ensemble("runs/digits")
-        probs = np.mean([hpsearch.worker.predict_proba(m, X) for m in models], axis=0)
+        probs = np.mean([hpsearch.training._trial.predict_proba(m, X) for m in models], axis=0)
 
     Raises:
         EvaluationError: no evaluation with an ensemble under ``out_dir``, or a member's file
@@ -569,7 +569,7 @@ def evaluate_settings(study: Any, config: Any, dataset: Any,
                       out_dir: str | Path) -> SettingsEvaluation | None:
     """Retrain each setting of a comparison study and store what the report shows of them.
 
-    Each setting (``hpsearch.results.comparison_settings``) is retrained from its recorded seed
+    Each setting (``hpsearch.results._tables.comparison_settings``) is retrained from its recorded seed
     exactly as the search trained it. On 2-D data its decision boundary is computed over a mesh
     of the training and validation points; when ``augment`` is among the varied parameters, it
     is scored once on the un-augmented training split and once on the test split (all settings
@@ -590,7 +590,7 @@ def evaluate_settings(study: Any, config: Any, dataset: Any,
     Raises:
         EvaluationError: data that differ from the data the study was searched on.
     """
-    from hpsearch.results import comparison_settings, varied_params
+    from hpsearch.results._tables import comparison_settings, varied_params
 
     settings = comparison_settings(study, config)
     two_d = tuple(dataset.input_shape) == (2,)

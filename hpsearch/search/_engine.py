@@ -1,6 +1,6 @@
 """The engine: the ask -> launch -> collect -> tell loop that runs a study's trials on Ray.
 
-The driver (``hpsearch.driver``) opens the study and hands it here. The engine asks Optuna for
+The driver (``hpsearch.search._driver``) opens the study and hands it here. The engine asks Optuna for
 trials, launches each as a Ray task (at most ``max_in_flight`` at once, one more queued when the
 window spans the cluster), tells results as they arrive in whatever order, and answers pruning
 reports. A trial is written before it launches and its record when it is told, so nothing
@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpsearch import _attrs as A
-from hpsearch._progress import Progress
-from hpsearch.config import PRUNERS, PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
 from hpsearch.results import best_trial
-from hpsearch.space import resolve_params, suggest_params
+from hpsearch.search._progress import Progress
 from hpsearch.storage import (
     MAX_OOF_VALUES,
     changed_outside,
@@ -35,6 +33,13 @@ from hpsearch.storage import (
     stop_requested,
     stored_value,
     write_live,
+)
+from hpsearch.study import (
+    PRUNERS,
+    PRUNERS_DECIDING_BY_TRIAL_NUMBER,
+    StudyConfig,
+    resolve_params,
+    suggest_params,
 )
 
 if TYPE_CHECKING:
@@ -152,7 +157,7 @@ class Engine:
             cluster's slots at start) and tell each generation's results in trial-number order
             once all have arrived, so sampler and pruner see the same history on every run,
             whatever the workers' timing. Costs the idle slots at each generation's end.
-        channel_key: the channel's key for this study (``hpsearch.dispatch.open_channel``).
+        channel_key: the channel's key for this study (``hpsearch.execution._dispatch.open_channel``).
     """
 
     def __init__(self, config: StudyConfig, study: Any, dataset: Any, summary: RunSummary,
@@ -291,13 +296,13 @@ class Engine:
                 self.summary.wall_s = time.perf_counter() - t_first
             self.summary.engine = dict(self.engine)
             if self.channel is not None:
-                from hpsearch.dispatch import release_channel
+                from hpsearch.execution import release_channel
 
                 release_channel(self.channel)
 
     def _live(self, items: list[Any]) -> None:
         """Write running trials' new points in one transaction; honour changes from outside."""
-        from hpsearch.dispatch import Started
+        from hpsearch.execution import Started
 
         t0 = time.perf_counter()
         touched: dict[int, Any] = {}
@@ -336,7 +341,7 @@ class Engine:
         log.warning("received %s: stopping after the current step", signal.Signals(signum).name)
 
     def _launch(self) -> None:
-        from hpsearch.dispatch import launch_trial
+        from hpsearch.execution import launch_trial
 
         t0 = time.perf_counter()
         trial = self.study.ask()

@@ -21,9 +21,9 @@ from typing import Any
 
 import ray
 
-from hpsearch import _hold
-from hpsearch._pruning import PruneMirror
-from hpsearch.worker import TrialResult, train_trial
+from hpsearch.execution import _hold as _hold
+from hpsearch.execution._pruning import PruneMirror
+from hpsearch.training import TrialResult, train_trial
 
 __all__ = ["GO", "PRUNE", "STOP", "PruningChannel", "Report", "Started", "launch_trial",
            "open_channel", "release_channel", "warm_up_workers"]
@@ -242,7 +242,7 @@ class _AsyncReporter:
 
     Answers are read when they have arrived (one message away: typically well within the next
     epoch); the worker never waits for one, so messaging stays off the training path. Only in
-    tests (``hpsearch._hold``, ``hold``) does a report wait: while a test holds the trial.
+    tests (``hpsearch.execution._hold``, ``hold``) does a report wait: while a test holds the trial.
     """
 
     def __init__(self, channel: Any, key: int, trial: int, wait: bool = False,
@@ -265,7 +265,7 @@ class _AsyncReporter:
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
-        self._hold = hold  # test support only (hpsearch._hold): None in every real study
+        self._hold = hold  # test support only (hpsearch.execution._hold): None in every real study
         self._asked: Any = None  # while held: the channel's answer to "stop?", on its way
         self._asked_at = -math.inf
 
@@ -280,7 +280,7 @@ class _AsyncReporter:
         return self._report(epoch, value) or self._hold.wait(epoch, lambda: self._held(epoch))
 
     def _held(self, epoch: int) -> bool:
-        """While a test holds the trial (``hpsearch._hold``): whether it was told to stop.
+        """While a test holds the trial (``hpsearch.execution._hold``): whether it was told to stop.
 
         Every ``_HELD_ASK_S`` the points not yet sent go out, as an empty batch would, and the
         answer says whether the trial is to stop: a held trial is stopped from outside, or by
@@ -349,7 +349,7 @@ class _AsyncReporter:
         return False
 
 
-# How often a trial held by a test (``hpsearch._hold``) asks its channel whether to stop.
+# How often a trial held by a test (``hpsearch.execution._hold``) asks its channel whether to stop.
 _HELD_ASK_S = 0.25
 
 _BLAS_LIMITED: int | None = None
