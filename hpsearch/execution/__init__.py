@@ -11,17 +11,24 @@ from typing import TYPE_CHECKING
 from hpsearch._lazy import face
 
 if TYPE_CHECKING:
-    from ._dispatch import (
+    from ._channel import (
+        PruningChannel,
+        open_channel,
+        release_channel,
+    )
+    from ._launcher import (
+        RayLauncher,
+        cluster_slots,
+    )
+    from ._messages import (
         GO,
         PRUNE,
         STOP,
-        PruningChannel,
+        Events,
+        Launcher,
         Report,
         Started,
-        launch_trial,
-        open_channel,
-        release_channel,
-        warm_up_workers,
+        TaskFailure,
     )
     from ._pruning import (
         PercentileRule,
@@ -36,18 +43,26 @@ if TYPE_CHECKING:
         join_cluster,
         joins_cluster,
     )
+    from ._task import (
+        TaskOptions,
+        launch_trial,
+        warm_up_workers,
+    )
 
 _NAMES = {
-    "GO": "._dispatch",
-    "PRUNE": "._dispatch",
-    "PruningChannel": "._dispatch",
-    "Report": "._dispatch",
-    "STOP": "._dispatch",
-    "Started": "._dispatch",
-    "launch_trial": "._dispatch",
-    "open_channel": "._dispatch",
-    "release_channel": "._dispatch",
-    "warm_up_workers": "._dispatch",
+    "PruningChannel": "._channel",
+    "open_channel": "._channel",
+    "release_channel": "._channel",
+    "RayLauncher": "._launcher",
+    "cluster_slots": "._launcher",
+    "Events": "._messages",
+    "GO": "._messages",
+    "Launcher": "._messages",
+    "PRUNE": "._messages",
+    "Report": "._messages",
+    "STOP": "._messages",
+    "Started": "._messages",
+    "TaskFailure": "._messages",
     "PercentileRule": "._pruning",
     "PruneMirror": "._pruning",
     "RayStartError": "._ray",
@@ -57,19 +72,28 @@ _NAMES = {
     "init_ray": "._ray",
     "join_cluster": "._ray",
     "joins_cluster": "._ray",
+    "TaskOptions": "._task",
+    "launch_trial": "._task",
+    "warm_up_workers": "._task",
 }
 __all__ = [
     "GO",
     "PRUNE",
     "STOP",
+    "Events",
+    "Launcher",
     "PercentileRule",
     "PruneMirror",
     "PruningChannel",
+    "RayLauncher",
     "RayStartError",
     "Report",
     "Started",
+    "TaskFailure",
+    "TaskOptions",
     "check_address",
     "check_cluster_versions",
+    "cluster_slots",
     "cluster_versions",
     "init_ray",
     "join_cluster",

@@ -21,7 +21,7 @@ on (the trial runs to step ``s``, then holds there). A step is a report of the w
 on a single split; with cross-validation a fold, and with first-fold pruning also each epoch
 of the first fold. While trial ``n`` holds, its worker keeps ``held-<n>`` in the folder ("<step>
 <node id>"), removed when the trial goes on. A held trial still hears a stop (from outside, or
-its study is over: see ``hpsearch.execution._dispatch``) and ends at once, as a stopped trial does.
+its study is over: see ``hpsearch.execution._task``) and ends at once, as a stopped trial does.
 """
 
 from __future__ import annotations

@@ -17,39 +17,58 @@ if TYPE_CHECKING:
         run_study,
     )
     from ._engine import (
-        LIVE_EVERY_S,
         Engine,
         RunSummary,
-        cluster_slots,
+    )
+    from ._plan import (
+        LIVE_EVERY_S,
+        Pruning,
+        RunPlan,
         counts_toward_budget,
+        make_plan,
         trial_seed,
     )
     from ._progress import (
         LINE_PREFIX,
         Progress,
     )
+    from ._scheduling import (
+        FreeWindow,
+        Generations,
+        Scheduling,
+    )
 
 _NAMES = {
     "StudyError": "._driver",
     "run_study": "._driver",
     "Engine": "._engine",
-    "LIVE_EVERY_S": "._engine",
     "RunSummary": "._engine",
-    "cluster_slots": "._engine",
-    "counts_toward_budget": "._engine",
-    "trial_seed": "._engine",
+    "LIVE_EVERY_S": "._plan",
+    "Pruning": "._plan",
+    "RunPlan": "._plan",
+    "counts_toward_budget": "._plan",
+    "make_plan": "._plan",
+    "trial_seed": "._plan",
     "LINE_PREFIX": "._progress",
     "Progress": "._progress",
+    "FreeWindow": "._scheduling",
+    "Generations": "._scheduling",
+    "Scheduling": "._scheduling",
 }
 __all__ = [
     "LINE_PREFIX",
     "LIVE_EVERY_S",
     "Engine",
+    "FreeWindow",
+    "Generations",
     "Progress",
+    "Pruning",
+    "RunPlan",
     "RunSummary",
+    "Scheduling",
     "StudyError",
-    "cluster_slots",
     "counts_toward_budget",
+    "make_plan",
     "run_study",
     "trial_seed",
 ]

@@ -1,23 +1,20 @@
 """run_study(): create or resume a study and drive it to its target on Ray, one writer throughout.
 
 The driver checks and opens everything before it starts anything: the cluster it joins, when it
-joins one (the address resolved and reached, the versions its nodes run: ``hpsearch.execution._ray``),
-the storage (taking the study's lease, so one driver runs a study wherever it runs), the study's
-recorded search space and data fingerprint. Only then does it write its log, start the embedded
-Ray (when it joins none), fail the trials a dead driver left RUNNING (as "interrupted", their
-parameters enqueued again), and hand the study to the engine (``hpsearch.search._engine``). A refusal
-writes nothing, is one line naming the study file and key the refused value came from, and
-leaves Ray shut down.
+joins one (the address resolved and reached, the versions its nodes run), the storage (taking
+the study's lease, so one driver runs a study wherever it runs), the study's recorded search
+space and data fingerprint. It decides the run's plan once (``make_plan``). Only then does it
+write its log, start the embedded Ray (when it joins none), fail the trials a dead driver left
+RUNNING (as "interrupted", their parameters enqueued again), and hand the study, the plan, a
+launcher and a scheduling strategy to the engine. A refusal writes nothing, is one line naming
+the study file and key the refused value came from, and leaves Ray shut down.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +24,10 @@ from hpsearch import _attrs as A
 from hpsearch._versions import VersionMismatch
 from hpsearch.execution import PruneMirror, RayStartError, init_ray, join_cluster, joins_cluster
 from hpsearch.results import best_trial
-from hpsearch.search._engine import Engine, RunSummary, cluster_slots
+from hpsearch.search._engine import Engine, RunSummary
+from hpsearch.search._plan import Pruning, RunPlan, make_plan
+from hpsearch.search._scheduling import FreeWindow, Generations, Scheduling
+from hpsearch.search._signals import StopSignals
 from hpsearch.storage import (
     DriverStudy,
     StorageError,
@@ -37,17 +37,13 @@ from hpsearch.storage import (
     resolve_url,
 )
 from hpsearch.study import (
-    PRUNERS,
-    PRUNERS_DECIDING_BY_TRIAL_NUMBER,
     StudyConfig,
-    check_space_against_data,
-)
-from hpsearch.study._space import (
     budget_epochs,
-    grid_combinations,
+    check_space_against_data,
     grid_search_space,
     space_to_json,
 )
+from hpsearch.study._space import grid_combinations  # not (yet) on the study face
 
 __all__ = ["StudyError", "run_study"]
 
@@ -99,19 +95,13 @@ def _record_study_attrs(study: Any, config: StudyConfig, dataset: Any) -> None:
         study.set_user_attr(key, value)
 
 
-def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
-         max_in_flight: int | None, progress: str | bool, dataset: Any, t_call: float,
-         stop: Callable[[], bool]) -> RunSummary:
-    import ray
+def _run(config: StudyConfig, plan: RunPlan, driver: DriverStudy, url: str, dataset: Any,
+         t_call: float, signals: StopSignals) -> RunSummary:
+    from hpsearch.execution import RayLauncher
 
-    from hpsearch.execution import open_channel, warm_up_workers
-
-    warm_up_workers(max_in_flight or config.run.max_in_flight
-                    or cluster_slots(config.run.cpus_per_trial), config.run.cpus_per_trial)
-    # The channel carries every trial's reports (live curves, stops from outside, pruning). A
-    # new actor's process starts meanwhile too (about a second here); a later study of this
-    # process reuses it.
-    channel, key = open_channel()
+    # The channel carries every trial's reports (live curves, stops from outside, pruning).
+    launcher = RayLauncher(dataset, plan.task, driver_decides=plan.pruning is Pruning.DRIVER,
+                           channel_learns=plan.channel_learns, warm=plan.in_flight)
     study = driver.study
     if config.sampler == "grid" and not study.get_trials(deepcopy=False):
         for params in grid_combinations(grid_search_space(config.space)):
@@ -122,32 +112,39 @@ def _run(config: StudyConfig, driver: DriverStudy, url: str, n_target: int,
         log.warning("trial %d was left running by a driver that stopped: failed as "
                     "'interrupted', parameters enqueued again", number)
     summary.n_recovered = len(recovered)
-    # Hyperband assigns brackets by stored trial number: it decides on the stored study, via the
-    # driver. Every other pruner decides in the channel, on a copy of the curves. With a pruner,
-    # trials start only once the channel is up, so no report waits on an actor being born;
-    # without one nothing waits on the channel (its points go out in batches), so trials start
-    # at once (the actor's birth costs about a second here).
-    if config.selection.first_fold_pruning:
-        ray.get(channel.attach_first_fold.remote(
-            PruneMirror.of_first_folds(study, config.make_first_fold_pruner(),
-                                       rule=config.percentile_rule(first_fold=True)),
-            at_finish=config.reproducible))
-    if PRUNERS[config.pruner] is None:
-        channel.never_prune.remote()
-    else:
-        if config.pruner not in PRUNERS_DECIDING_BY_TRIAL_NUMBER:
-            ray.get(channel.attach.remote(PruneMirror(study, config.make_pruner(),
-                                                      rule=config.percentile_rule())))
-        ray.get(channel.ping.remote())
+    _prepare_pruning(launcher, plan, config, study)
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
-             redact(url), config.dataset, dataset.fingerprint, n_target)
-    Engine(config, study, dataset, summary, n_target, max_in_flight, progress, t_call, channel,
-           stop=stop, reproducible=config.reproducible, channel_key=key).run()
+             redact(url), config.dataset, dataset.fingerprint, plan.n_target)
+    Engine(study, plan, launcher, _scheduling(plan, launcher), summary,
+           stop=lambda: driver.lost or signals.requested, t_call=t_call).run()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (
             best.value, dict(best.params), best.number)
     return summary
+
+
+def _prepare_pruning(launcher: Any, plan: RunPlan, config: StudyConfig, study: Any) -> None:
+    """Give the channel its copies of the curves, before any trial runs.
+
+    Hyperband assigns brackets by stored trial number: it decides on the stored study, via the
+    driver. Every other pruner decides in the channel, on a copy of the curves.
+    """
+    first_fold = None
+    if plan.first_fold:
+        first_fold = PruneMirror.of_first_folds(study, config.make_first_fold_pruner(),
+                                                rule=config.percentile_rule(first_fold=True))
+    mirror = None
+    if plan.pruning is Pruning.CHANNEL:
+        mirror = PruneMirror(study, config.make_pruner(), rule=config.percentile_rule())
+    launcher.prepare(prunes=plan.pruning is not Pruning.NONE, mirror=mirror,
+                     first_fold=first_fold, at_finish=plan.reproducible)
+
+
+def _scheduling(plan: RunPlan, launcher: Any) -> Scheduling:
+    if plan.reproducible:
+        return Generations(plan.in_flight, told=launcher.sync)
+    return FreeWindow(plan.in_flight)
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -232,7 +229,6 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
     t_call = time.perf_counter()
     url = resolve_url(config.name, runs_dir, storage, config.run.storage)
     ray_address = address or config.run.address
-    n_target = n_trials or config.n_trials
     if dataset is None:
         dataset = config.load_data()
     # Everything that can be refused is refused before a file is written or Ray starts: the
@@ -240,11 +236,12 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
     # cluster joined (reached, its versions), the storage and the study's lease, the recorded
     # space and data.
     check_space_against_data(config, dataset)
+    plan = make_plan(config, dataset, n_trials=n_trials, max_in_flight=max_in_flight,
+                     progress=progress)
     joining = joins_cluster(ray_address)
     joined = _join(config, ray_address, from_file=address is None) if joining else False
     try:
-        return _open_and_run(config, url, runs_dir, n_target, max_in_flight, progress, dataset,
-                             t_call, embedded=not joining,
+        return _open_and_run(config, plan, url, runs_dir, dataset, t_call, embedded=not joining,
                              storage_from_file=storage is None and bool(config.run.storage))
     except BaseException:
         if joined:  # a refusal (or a failure) leaves no connection to the cluster behind
@@ -254,32 +251,23 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
         raise
 
 
-def _open_and_run(config: StudyConfig, url: str, runs_dir: Path, n_target: int,
-                  max_in_flight: int | None, progress: str | bool, dataset: Any,
+def _open_and_run(config: StudyConfig, plan: RunPlan, url: str, runs_dir: Path, dataset: Any,
                   t_call: float, *, storage_from_file: bool, embedded: bool) -> RunSummary:
     """Open the storage, check the study against it, start the embedded Ray if asked, and run."""
     driver = _open(config, url, from_file=storage_from_file)
     try:
         _record_study_attrs(driver.study, config, dataset)
-        driver.study.set_user_attr(A.STUDY_TARGET, n_target)  # what `hpsearch status` counts to
+        driver.study.set_user_attr(A.STUDY_TARGET, plan.n_target)  # what `status` counts to
         _attach_log_file(runs_dir / config.name)
         started_ray = init_ray(None) if embedded else False  # else joined already
-        # Ray's own SIGTERM handler (installed by ray.init) would abort the driver outright: until
-        # the engine takes over signals, a SIGTERM (`ray job stop`) asks for a clean stop.
-        early_stop = threading.Event()
-        previous = (signal.signal(signal.SIGTERM, lambda *_: early_stop.set())
-                    if threading.current_thread() is threading.main_thread() else None)
         try:
-            return _run(config, driver, url, n_target, max_in_flight, progress, dataset, t_call,
-                        stop=lambda: driver.lost or early_stop.is_set())
+            # After ray.init, whose SIGTERM handler would abort the driver outright.
+            with StopSignals() as signals:
+                return _run(config, plan, driver, url, dataset, t_call, signals)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
             if started_ray:
                 import ray
 
                 ray.shutdown()
     finally:
         driver.close()
-
-

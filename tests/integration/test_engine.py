@@ -100,7 +100,7 @@ def test_a_worker_fetches_each_study_dataset_once(ray_local, monkeypatch):
     # What a worker process does, done here: the cache is per process.
     import ray
 
-    from hpsearch.execution import _dispatch as dispatch
+    from hpsearch.execution import _task as dispatch
 
     first, second = ray.put({"X": [1, 2]}), ray.put({"X": [3]})
     real_get, fetched = ray.get, []

@@ -1,0 +1,208 @@
+"""The pruning channel: where running trials report each epoch and learn whether to go on.
+
+Workers never open the study's storage. A worker's per-epoch report goes to ``PruningChannel``, a
+small async actor that answers it (go on, prune, or stop: a user stopped the trial) and keeps it
+for the driver, which collects the running trials' points in batches and writes them to the
+storage, so readers see live learning curves. With Hyperband the driver decides (``poll`` /
+``decide``); otherwise the channel decides itself, from its in-memory copy of the curves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import ray
+
+from hpsearch.execution._messages import GO, PRUNE, STOP, Report, Started
+from hpsearch.execution._pruning import PruneMirror
+
+__all__ = ["PruningChannel", "open_channel", "release_channel"]
+
+@ray.remote(num_cpus=0, max_concurrency=10_000)
+class PruningChannel:
+    """Where running trials report each epoch, and learn whether to go on.
+
+    With a ``PruneMirror`` the channel answers at once from its in-memory copy of the study's
+    learning curves, one message from the worker, never waiting on the driver (which may be busy
+    sampling the next trial). Without one, either nothing is pruned (``never_prune``) or reports
+    queue up for the driver (Hyperband, whose brackets follow the stored trial numbers), which
+    drains them with ``poll`` and answers with ``decide``. Every report is also kept for the
+    driver's live view (``take_live``), and a trial the driver was asked to stop (``stop``) is
+    answered ``STOP``. The channel only reads: the driver stays the study's only writer.
+    """
+
+    def __init__(self) -> None:
+        self._key = 0  # which study's trials are heard (``reset``); older ones are told STOP
+        self.reset()
+
+    def reset(self) -> int:
+        """Forget the last study (the actor serves one study at a time); returns the new key.
+
+        Workers send the key with every message: one still running for an earlier study (a late
+        report, a trial abandoned on Ctrl-C) is answered ``STOP`` and never heard here.
+        """
+        for future in getattr(self, "_waiting", {}).values():
+            if not future.done():
+                future.set_result(STOP)
+        self._mirror: PruneMirror | None = None
+        self._first_fold: PruneMirror | None = None
+        self._first_fold_at_finish = False
+        self._fold1: dict[int, float] = {}  # trial -> its first fold's value, not yet counted
+        self._never = False
+        self._inbox: list[Report] = []
+        self._waiting: dict[tuple[int, int], asyncio.Future[int]] = {}
+        self._event = asyncio.Event()
+        self._live: list[Report | Started] = []
+        self._stop: set[int] = set()
+        self._key += 1
+        return self._key
+
+    def attach(self, mirror: PruneMirror) -> None:
+        """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
+        self._mirror = mirror
+
+    def attach_first_fold(self, mirror: PruneMirror, at_finish: bool = False) -> None:
+        """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
+
+        Args:
+            mirror: the first folds so far (``PruneMirror.of_first_folds``).
+            at_finish: count a trial's first fold only when the driver says the trial finished
+                (a reproducible study's driver does so in trial order, a generation at a time),
+                not as soon as the fold ends, which depends on the workers' timing.
+        """
+        self._first_fold, self._first_fold_at_finish = mirror, at_finish
+
+    def never_prune(self) -> None:
+        """No pruner: answer every report at once (still kept for the live view)."""
+        self._never = True
+
+    def ping(self) -> bool:
+        """Resolves once the actor is up."""
+        return True
+
+    def started(self, key: int, trial: int, node: str, node_ip: str, started_at: float) -> None:
+        """A trial began training (kept for the live view)."""
+        if key == self._key:
+            self._live.append(Started(trial, node, node_ip, started_at))
+
+    async def report(self, key: int, trial: int, epoch: int, value: float) -> int:
+        """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``."""
+        if key != self._key:
+            return STOP
+        self._live.append(Report(trial, epoch, value))
+        if epoch == 1 and self._first_fold is not None:  # a fold's step: the first fold ended
+            if self._first_fold_at_finish:
+                self._fold1[trial] = value
+            else:
+                self._first_fold.finish(trial, "complete", value)
+        if trial in self._stop:
+            return STOP
+        if self._mirror is not None:
+            return PRUNE if self._mirror.report(trial, epoch, value) else GO
+        if self._never:
+            return GO
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[(trial, epoch)] = future
+        self._inbox.append(Report(trial, epoch, value))
+        self._event.set()
+        return await future
+
+    def report_epoch(self, key: int, trial: int, epoch: int, value: float) -> int:
+        """One epoch of a cross-validated trial's first fold: ``GO``, ``PRUNE`` or ``STOP``."""
+        if key != self._key or trial in self._stop:
+            return STOP
+        if self._first_fold is None:
+            return GO
+        return PRUNE if self._first_fold.report(trial, epoch, value) else GO
+
+    def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:
+        """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
+        if key != self._key:
+            return STOP
+        self._live.extend(Report(trial, epoch, value) for epoch, value in points)
+        return STOP if trial in self._stop else GO
+
+    def take_live(self) -> list[Report | Started]:
+        """Everything reported since the last call, oldest first."""
+        live, self._live = self._live, []
+        return live
+
+    def stop(self, trial: int) -> None:
+        """Answer the trial's next report (and any waiting one) with ``STOP``."""
+        self._stop.add(trial)
+        for key in [k for k in self._waiting if k[0] == trial]:
+            future = self._waiting.pop(key)
+            if not future.done():
+                future.set_result(STOP)
+
+    async def poll(self, timeout_s: float = 1.0) -> list[Report]:
+        """Wait until reports are queued (or ``timeout_s`` passes) and hand them all over."""
+        if not self._inbox:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout_s)
+        self._event.clear()
+        reports, self._inbox = self._inbox, []
+        return reports
+
+    def decide(self, decisions: list[tuple[int, int, bool]]) -> None:
+        """Answer waiting reports: (trial, epoch, prune) each."""
+        for trial, epoch, prune in decisions:
+            future = self._waiting.pop((trial, epoch), None)
+            if future is not None and not future.done():
+                future.set_result(PRUNE if prune else GO)
+
+    def finish(self, trial: int, state: str, value: float | None) -> None:
+        """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner."""
+        self._stop.discard(trial)
+        if self._mirror is not None:
+            self._mirror.finish(trial, state, value)
+        if self._first_fold is not None:  # still open only when it ended inside fold 1
+            if trial in self._fold1:
+                self._first_fold.finish(trial, "complete", self._fold1.pop(trial))
+            else:
+                self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed",
+                                        None)
+        for key in [k for k in self._waiting if k[0] == trial]:
+            future = self._waiting.pop(key)
+            if not future.done():
+                future.set_result(GO)
+
+
+# Channels of finished studies, kept for the next study this driver process runs (a notebook,
+# a benchmark): a new actor costs a worker process, about a second of a core here. Keyed by the
+# Ray job and the driver's node (a node id is new with every Ray start; job ids restart at 1), so
+# a handle never outlives its Ray session.
+_IDLE: dict[tuple[str, str], list[Any]] = {}
+
+
+def open_channel() -> tuple[Any, int]:
+    """A pruning channel for a new study, and its key: an idle one reset, or a new actor.
+
+    The actor lives on this driver's node, so a lost worker node never takes it (and with it
+    the study's reports) down.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    context = ray.get_runtime_context()
+    session = (context.get_job_id(), context.get_node_id())
+    for stale in [k for k in _IDLE if k != session]:  # handles of an earlier Ray session
+        del _IDLE[stale]
+    idle = _IDLE.get(session, [])
+    while idle:
+        channel = idle.pop()
+        # Gone (its node lost, killed): Ray says so at submission or in the reply; a new one.
+        with contextlib.suppress(Exception):
+            return channel, ray.get(channel.reset.remote(), timeout=30)
+    channel = PruningChannel.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node_id=context.get_node_id(), soft=False)).remote()
+    return channel, 1
+
+
+def release_channel(channel: Any) -> None:
+    """The study is over: keep its channel for this process's next study."""
+    context = ray.get_runtime_context()
+    _IDLE.setdefault((context.get_job_id(), context.get_node_id()), []).append(channel)
+
+

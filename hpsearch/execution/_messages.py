@@ -1,0 +1,108 @@
+"""What the driver and the trials say to each other, and the launcher contract the engine drives.
+
+Ray-free on purpose: the search engine (``hpsearch.search``) is written against ``Launcher`` and
+these plain messages, so it runs in tests with a fake launcher and no Ray; ``RayLauncher``
+(``hpsearch.execution._launcher``) is the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["GO", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started", "TaskFailure"]
+
+# A report's answer: train on, stop as pruned, or stop because a user asked to.
+GO, PRUNE, STOP = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Report:
+    """One epoch's validation accuracy from a running trial."""
+
+    trial: int
+    epoch: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Started:
+    """A trial began training on a node."""
+
+    trial: int
+    node: str
+    node_ip: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A trial whose task ended without a result of its own.
+
+    Attributes:
+        reason: recorded as the trial's failure reason.
+        lost: its worker or node died (Ray's retries ran out): the parameters are not to blame,
+            so the trial may run once more.
+    """
+
+    reason: str
+    lost: bool = False
+
+
+@dataclass
+class Events:
+    """What one ``Launcher.wait`` brought.
+
+    Attributes:
+        results: (trial number, its ``TrialResult`` or a ``TaskFailure``) for finished trials.
+        reports: epoch reports waiting for the driver's decision (pruners that decide on the
+            stored study: Hyperband), or None.
+        live: new points and starts of running trials for the live view, or None.
+    """
+
+    results: list[tuple[int, Any]] = field(default_factory=list)
+    reports: list[Report] | None = None
+    live: list[Report | Started] | None = None
+
+
+class Launcher(Protocol):
+    """Where the engine's trials run: launch, wait for results and reports, answer, stop."""
+
+    def slots(self) -> int:
+        """Trials the cluster can run at once now."""
+        ...
+
+    def launch(self, number: int, params: dict[str, Any], seed: int) -> None:
+        """Start trial ``number`` with its resolved parameters and seed."""
+        ...
+
+    def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
+        """Wait up to ``timeout_s`` for the next event (``every``: all that are ready now).
+
+        ``live`` asks for the running trials' new points too.
+        """
+        ...
+
+    def decide(self, decisions: list[tuple[int, int, bool]]) -> None:
+        """Answer waiting reports: (trial, epoch, prune) each."""
+        ...
+
+    def stop_trial(self, number: int) -> None:
+        """Ask a running trial to stop at its next report."""
+        ...
+
+    def cancel(self, number: int) -> None:
+        """Stop a running trial's task outright; its result comes as a ``TaskFailure``."""
+        ...
+
+    def finished(self, number: int, state: str, value: float | None) -> None:
+        """A trial was told: its curve now counts for the pruners' decisions."""
+        ...
+
+    def sync(self) -> None:
+        """Return once the pruners have learned every ``finished`` so far."""
+        ...
+
+    def close(self) -> None:
+        """The run is over: give back what was borrowed (the channel)."""
+        ...
