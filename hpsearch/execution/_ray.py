@@ -49,6 +49,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hpsearch._net import is_loopback, reach
+
 __all__ = ["RayStartError", "check_address", "check_cluster_versions", "cluster_versions",
            "init_ray", "join_cluster", "joins_cluster"]
 
@@ -58,9 +60,6 @@ logger = logging.getLogger(__name__)
 MARK_ENV = "HPSEARCH_RAY_INSTANCE"
 #: Ray's switch that keeps the node IP on loopback (see the module docstring).
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-#: Seconds one TCP connect to a cluster address may take.
-CONNECT_TIMEOUT_S = 3.0
 #: Seconds the version check on a joined cluster's nodes may take (a worker starts on each).
 VERSION_CHECK_TIMEOUT_S = 60.0
 
@@ -202,8 +201,7 @@ def check_address(address: str) -> None:
             f"cannot resolve the host of the Ray cluster at {address!r} ({host!r}: {reason}). "
             "Check the name, or give the head node's IP address") from None
     try:
-        with socket.create_connection(target, timeout=CONNECT_TIMEOUT_S):
-            pass
+        reach(host, port)
     except OSError as e:
         raise RayStartError(
             f"cannot reach the Ray cluster at {address!r} ({e}). Check that its head node "
@@ -349,7 +347,7 @@ def _start_embedded(num_cpus: int | None) -> bool:
                 ray_constants.ENABLE_RAY_CLUSTER = True
     _secure_token_file(token)
     node_ip = ray.util.get_node_ip_address()
-    if pinned and node_ip not in _LOOPBACK_HOSTS:
+    if pinned and not is_loopback(node_ip):
         ray.shutdown()
         raise RayStartError(
             f"the embedded Ray instance would listen on {node_ip}, not only on 127.0.0.1 "

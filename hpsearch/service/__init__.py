@@ -1,6 +1,15 @@
 """Studies on a shared Ray cluster: jobs on Ray's Jobs API, the probe of the cluster's Python.
 
 What belongs here: submitting, listing, following and stopping studies that run as Ray jobs.
+
+- ``connect`` / ``token_in_clear`` (``_client.py``): the job server's client, with Ray's token,
+  a time limit and one-line errors (``ServiceError``, ``_errors.py``).
+- ``check_durable_storage`` (``_durability.py``): which storages a submitted study may use.
+- ``submit_study`` (``_submit.py``): the driver as a job, refused while another runs the study;
+  what the job runs (``STORAGE_FILE``, ``STOP_WAIT_S``) is built in ``_entrypoint.py``.
+- ``list_jobs`` / ``job_logs`` / ``tail_logs`` / ``stop_job`` (``_jobs.py``): the submitted
+  studies, their progress lines and logs, a graceful stop.
+- ``probe_cluster`` (``_probe.py``): the head's interpreter and versions, asked by a probe job.
 """
 
 from __future__ import annotations
@@ -10,52 +19,44 @@ from typing import TYPE_CHECKING
 from hpsearch._lazy import face
 
 if TYPE_CHECKING:
+    from ._client import connect, token_in_clear
+    from ._durability import check_durable_storage
+    from ._entrypoint import STOP_WAIT_S, STORAGE_FILE
+    from ._errors import ServiceError
     from ._jobs import (
         LIVE,
-        STOP_WAIT_S,
-        STORAGE_FILE,
         JobRow,
-        ServiceError,
-        SubmittedJob,
-        check_durable_storage,
-        connect,
         find_job,
         job_logs,
         last_progress,
         list_jobs,
         stop_job,
-        submit_study,
         tail_logs,
-        token_in_clear,
     )
-    from ._probe import (
-        FIND_PYTHON,
-        PROBE_TIMEOUT_S,
-        ProbeError,
-        probe_cluster,
-    )
+    from ._probe import FIND_PYTHON, PROBE_TIMEOUT_S, ProbeError, probe_cluster
+    from ._submit import SubmittedJob, submit_study
 
 _NAMES = {
+    "connect": "._client",
+    "token_in_clear": "._client",
+    "check_durable_storage": "._durability",
+    "STOP_WAIT_S": "._entrypoint",
+    "STORAGE_FILE": "._entrypoint",
+    "ServiceError": "._errors",
     "JobRow": "._jobs",
     "LIVE": "._jobs",
-    "STOP_WAIT_S": "._jobs",
-    "STORAGE_FILE": "._jobs",
-    "ServiceError": "._jobs",
-    "SubmittedJob": "._jobs",
-    "check_durable_storage": "._jobs",
-    "connect": "._jobs",
     "find_job": "._jobs",
     "job_logs": "._jobs",
     "last_progress": "._jobs",
     "list_jobs": "._jobs",
     "stop_job": "._jobs",
-    "submit_study": "._jobs",
     "tail_logs": "._jobs",
-    "token_in_clear": "._jobs",
     "FIND_PYTHON": "._probe",
     "PROBE_TIMEOUT_S": "._probe",
     "ProbeError": "._probe",
     "probe_cluster": "._probe",
+    "SubmittedJob": "._submit",
+    "submit_study": "._submit",
 }
 __all__ = [
     "FIND_PYTHON",

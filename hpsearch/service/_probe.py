@@ -55,7 +55,7 @@ def probe_cluster(client: _JobClient, *, timeout_s: float = PROBE_TIMEOUT_S
     """The interpreter (``executable``) that runs Ray on the head, its Python and versions.
 
     Args:
-        client: a job-server client with ``call(method, ...)`` (``hpsearch.service._jobs.connect``).
+        client: a job-server client with ``call(method, ...)`` (``hpsearch.service.connect``).
         timeout_s: how long the probe job may take.
 
     Raises:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hpsearch.storage._errors import StudyLockedError
 from hpsearch.storage._optuna import lease_read, lease_swap
 
 __all__ = ["EXPIRY_S", "HEARTBEAT_S", "Holder", "Lease", "StudyLockedError", "acquire",
@@ -31,10 +32,6 @@ log = logging.getLogger("hpsearch")
 LEASE_KEY = "hpsearch:driver_lease"
 HEARTBEAT_S = 5.0
 EXPIRY_S = 30.0
-
-
-class StudyLockedError(RuntimeError):
-    """Another live driver holds the study."""
 
 
 @dataclass(frozen=True)

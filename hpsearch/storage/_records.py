@@ -8,11 +8,9 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.storage._errors import StorageConflictError
+
 __all__ = ["StorageConflictError", "changed", "check_number", "empty_trial", "snapshot"]
-
-
-class StorageConflictError(RuntimeError):
-    """The backend holds trials this storage did not write: another process wrote the study."""
 
 
 def snapshot(trial: FrozenTrial) -> FrozenTrial:

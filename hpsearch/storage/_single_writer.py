@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Container, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
@@ -34,16 +34,14 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.storage._optuna import create_rdb, read_states, transaction, update_rdb
 from hpsearch.storage._optuna import trial_id as trial_id_of
 from hpsearch.storage._records import StorageConflictError, changed, check_number, snapshot
-
-if TYPE_CHECKING:
-    from optuna.study import FrozenStudy
+from hpsearch.storage._through import StudiesThroughToBackend
 
 __all__ = ["SingleWriterStorage"]
 
 log = logging.getLogger("hpsearch")
 
 
-class SingleWriterStorage(BaseStorage):
+class SingleWriterStorage(StudiesThroughToBackend):
     """An Optuna storage for a study's only writer.
 
     Args:
@@ -51,109 +49,72 @@ class SingleWriterStorage(BaseStorage):
             sync; any other ``BaseStorage`` gets its public calls, one per changed field).
 
     Study ids are the backend's; trial ids are this storage's own (pass them only to it).
+    Study names and attributes go straight through to the backend (``StudiesThroughToBackend``).
     """
 
     def __init__(self, backend: BaseStorage) -> None:
-        self._backend = backend
+        super().__init__(backend)
         self._mem = InMemoryStorage()
         self._lock = threading.RLock()
-        self._mem_study: dict[int, int] = {}  # backend study id -> memory study id
-        self._backend_study: dict[int, int] = {}  # memory study id -> backend study id
-        self._backend_trial: dict[int, int] = {}  # memory trial id -> backend trial id
-        self._trial_study: dict[int, int] = {}  # memory trial id -> backend study id
+        self._mem_study_ids: dict[int, int] = {}  # backend study id -> memory study id
+        self._backend_trial_ids: dict[int, int] = {}  # memory trial id -> backend trial id
+        self._backend_study_of: dict[int, int] = {}  # memory trial id -> backend study id
         # Memory trial id -> the trial as last written, for unfinished trials only: a finished
         # trial can never change again (Optuna refuses), so no copy of it is kept (the memory
         # of a 20,000-trial study would otherwise hold every trial twice).
         self._written: dict[int, FrozenTrial] = {}
         self._dirty: set[int] = set()
 
-    @property
-    def backend(self) -> BaseStorage:
-        """The storage that keeps the study."""
-        return self._backend
-
-    # -- studies: the backend's, mirrored when opened ---------------------------------------
+    # -- studies: the backend's, mirrored in memory when first used --------------------------
     def create_new_study(self, directions: Sequence[StudyDirection],
                          study_name: str | None = None) -> int:
         study_id = self._backend.create_new_study(directions, study_name)
         with self._lock:
-            self._open(study_id)
+            self._mirror(study_id)
         return study_id
 
     def get_study_id_from_name(self, study_name: str) -> int:
         study_id = self._backend.get_study_id_from_name(study_name)
         with self._lock:
-            if study_id not in self._mem_study:
-                self._open(study_id)
+            if study_id not in self._mem_study_ids:
+                self._mirror(study_id)
         return study_id
 
-    def _open(self, study_id: int) -> None:
-        # Optuna logs every study it creates; the copy in memory is not news to anyone.
-        quiet = logging.getLogger("optuna.storages._in_memory")
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
-            mem_id = self._mem.create_new_study(self._backend.get_study_directions(study_id),
-                                                self._backend.get_study_name_from_id(study_id))
-        finally:
-            quiet.setLevel(level)
-        self._mem_study[study_id], self._backend_study[mem_id] = mem_id, study_id
-        stored = sorted(self._backend.get_all_trials(study_id, deepcopy=False),
-                        key=lambda t: t.number)
-        for trial in stored:
-            trial_id = self._mem.create_new_trial(mem_id, template_trial=trial)
-            if self._mem.get_trial_number_from_id(trial_id) != trial.number:
-                raise StorageConflictError(
-                    f"study {study_id}: stored trial numbers are not 0..{len(stored) - 1}")
-            self._backend_trial[trial_id] = trial_id_of(trial)
-            self._trial_study[trial_id] = study_id
+    def _mirror(self, study_id: int) -> None:
+        """Copy a backend study and its trials into memory (the lock held)."""
+        mem_id, copied = _copy_study(self._backend, self._mem, study_id)
+        self._mem_study_ids[study_id] = mem_id
+        for mem_trial_id, trial in copied:
+            self._backend_trial_ids[mem_trial_id] = trial_id_of(trial)
+            self._backend_study_of[mem_trial_id] = study_id
             if not trial.state.is_finished():
-                self._written[trial_id] = snapshot(self._mem.get_trial(trial_id))
+                self._written[mem_trial_id] = snapshot(self._mem.get_trial(mem_trial_id))
 
     def delete_study(self, study_id: int) -> None:
         self._backend.delete_study(study_id)
         with self._lock:
-            mem_id = self._mem_study.pop(study_id, None)
+            mem_id = self._mem_study_ids.pop(study_id, None)
             if mem_id is not None:
                 for trial in self._mem.get_all_trials(mem_id, deepcopy=False):
-                    self._backend_trial.pop(trial_id_of(trial), None)
-                    self._trial_study.pop(trial_id_of(trial), None)
+                    self._backend_trial_ids.pop(trial_id_of(trial), None)
+                    self._backend_study_of.pop(trial_id_of(trial), None)
                     self._written.pop(trial_id_of(trial), None)
                     self._dirty.discard(trial_id_of(trial))
-                del self._backend_study[mem_id]
                 self._mem.delete_study(mem_id)
-
-    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
-        self._backend.set_study_user_attr(study_id, key, value)
-
-    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
-        self._backend.set_study_system_attr(study_id, key, value)
-
-    def get_study_name_from_id(self, study_id: int) -> str:
-        return self._backend.get_study_name_from_id(study_id)
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
         return self._mem.get_study_directions(self._mem_study_id(study_id))
 
-    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
-        return self._backend.get_study_user_attrs(study_id)
-
-    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
-        return self._backend.get_study_system_attrs(study_id)
-
-    def get_all_studies(self) -> list[FrozenStudy]:
-        return self._backend.get_all_studies()
-
     def _mem_study_id(self, study_id: int) -> int:
-        """The memory copy's id of a study: a study not opened yet is read in on first use."""
+        """The memory copy's id of a study: a study not mirrored yet is read in on first use."""
         with self._lock:
-            if study_id not in self._mem_study:
+            if study_id not in self._mem_study_ids:
                 try:
                     self._backend.get_study_name_from_id(study_id)
                 except KeyError:
                     raise KeyError(f"No study with study_id {study_id} exists.") from None
-                self._open(study_id)
-            return self._mem_study[study_id]
+                self._mirror(study_id)
+            return self._mem_study_ids[study_id]
 
     def __reduce__(self) -> NoReturn:
         # Only the driver may write a study; a pickled copy (sent to a worker, say) would be a
@@ -165,7 +126,7 @@ class SingleWriterStorage(BaseStorage):
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         with self._lock:
             trial_id = self._mem.create_new_trial(self._mem_study_id(study_id), template_trial)
-            self._trial_study[trial_id] = study_id
+            self._backend_study_of[trial_id] = study_id
             self._dirty.add(trial_id)
             if template_trial is not None:  # an enqueued trial: it must outlive this driver
                 self.sync()
@@ -223,9 +184,6 @@ class SingleWriterStorage(BaseStorage):
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         return self._mem.get_best_trial(self._mem_study_id(study_id))
 
-    def remove_session(self) -> None:
-        self._backend.remove_session()
-
     # -- sync ---------------------------------------------------------------------------------
     def sync(self, trial_id: int | None = None) -> None:
         """Write what changed in memory to the backend: one trial, or every changed trial.
@@ -238,7 +196,7 @@ class SingleWriterStorage(BaseStorage):
                 self.sync_many(list(self._dirty))
                 return
             number = self._mem.get_trial_number_from_id(trial_id)
-            todo = [t for t in self._dirty if t not in self._backend_trial
+            todo = [t for t in self._dirty if t not in self._backend_trial_ids
                     and self._mem.get_trial_number_from_id(t) < number]
             self.sync_many([*todo, trial_id])
 
@@ -251,12 +209,12 @@ class SingleWriterStorage(BaseStorage):
                 return
             if not isinstance(self._backend, RDBStorage):
                 for tid in todo:
-                    self._write(tid, None)
+                    self._write_trial(tid, None)
                 return
             kept: list[int] = []
             with transaction(self._backend) as conn:
                 for tid in todo:
-                    if not self._write(tid, conn):
+                    if not self._write_trial(tid, conn):
                         kept.append(tid)
             for tid in kept:
                 log.warning("trial %d: its state was changed from outside (e.g. failed from the "
@@ -264,7 +222,7 @@ class SingleWriterStorage(BaseStorage):
                             self._mem.get_trial_number_from_id(tid),
                             self._mem.get_trial(tid).state.name)
 
-    def _write(self, trial_id: int, conn: Any) -> bool:
+    def _write_trial(self, trial_id: int, conn: Any) -> bool:
         """Write one trial (within ``conn``'s transaction for an RDB backend).
 
         Returns False when the stored state had been changed from outside and was kept.
@@ -272,14 +230,14 @@ class SingleWriterStorage(BaseStorage):
         trial = self._mem.get_trial(trial_id)
         old = self._written.get(trial_id)
         applied = True
-        if trial_id not in self._backend_trial:
-            self._backend_trial[trial_id] = self._create(trial_id, trial, conn)
+        if trial_id not in self._backend_trial_ids:
+            self._backend_trial_ids[trial_id] = self._create_in_backend(trial_id, trial, conn)
         elif old is None:  # finished and written: unreachable, Optuna refuses to change it
             raise ValueError(f"trial {trial.number} changed after it finished")
         elif conn is not None:
-            applied = update_rdb(conn, self._backend_trial[trial_id], old, trial)
+            applied = update_rdb(conn, self._backend_trial_ids[trial_id], old, trial)
         else:
-            _update_generic(self._backend, self._backend_trial[trial_id], old, trial)
+            _update_generic(self._backend, self._backend_trial_ids[trial_id], old, trial)
         if trial.state.is_finished():
             self._written.pop(trial_id, None)
         else:
@@ -287,8 +245,8 @@ class SingleWriterStorage(BaseStorage):
         self._dirty.discard(trial_id)
         return applied
 
-    def _create(self, trial_id: int, trial: FrozenTrial, conn: Any) -> int:
-        study_id = self._trial_study[trial_id]
+    def _create_in_backend(self, trial_id: int, trial: FrozenTrial, conn: Any) -> int:
+        study_id = self._backend_study_of[trial_id]
         if conn is not None:
             return create_rdb(conn, study_id, trial)  # checks the number before commit
         backend_id = self._backend.create_new_trial(study_id, template_trial=trial)
@@ -301,19 +259,51 @@ class SingleWriterStorage(BaseStorage):
         One query for all of them (an RDB backend); other backends are read trial by trial.
         """
         with self._lock:
-            ours = {self._backend_trial[t]: (t, self._written[t].state) for t in trial_ids
-                    if t in self._backend_trial and t in self._written}
+            ours = {self._backend_trial_ids[t]: (t, self._written[t].state) for t in trial_ids
+                    if t in self._backend_trial_ids and t in self._written}
         if not ours:
             return {}
         if isinstance(self._backend, RDBStorage):
-            stored = read_states(self._backend, list(ours))
+            in_backend = read_states(self._backend, list(ours))
         else:
-            stored = {b: self._backend.get_trial(b).state for b in ours}
-        return {ours[b][0]: state for b, state in stored.items() if state != ours[b][1]}
+            in_backend = {b: self._backend.get_trial(b).state for b in ours}
+        return {ours[b][0]: state for b, state in in_backend.items() if state != ours[b][1]}
 
-    def stored_trial(self, trial_id: int) -> FrozenTrial:
+    def backend_trial(self, trial_id: int) -> FrozenTrial:
         """The trial as the backend holds it now."""
-        return self._backend.get_trial(self._backend_trial[trial_id])
+        return self._backend.get_trial(self._backend_trial_ids[trial_id])
+
+
+def _copy_study(backend: BaseStorage, mem: InMemoryStorage, study_id: int
+                ) -> tuple[int, list[tuple[int, FrozenTrial]]]:
+    """Study ``study_id`` of ``backend`` created in ``mem`` with its trials, numbered alike.
+
+    Returns:
+        The memory study's id, and (memory trial id, backend trial) for each trial.
+
+    Raises:
+        StorageConflictError: the backend's trial numbers have gaps (another writer).
+    """
+    # Optuna logs every study it creates; the copy in memory is not news to anyone.
+    quiet = logging.getLogger("optuna.storages._in_memory")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        mem_id = mem.create_new_study(backend.get_study_directions(study_id),
+                                      backend.get_study_name_from_id(study_id))
+    finally:
+        quiet.setLevel(level)
+    backend_trials = sorted(backend.get_all_trials(study_id, deepcopy=False),
+                            key=lambda t: t.number)
+    copied = []
+    for trial in backend_trials:
+        mem_trial_id = mem.create_new_trial(mem_id, template_trial=trial)
+        if mem.get_trial_number_from_id(mem_trial_id) != trial.number:
+            mem.delete_study(mem_id)  # no half copy left behind: the next use reads it afresh
+            raise StorageConflictError(
+                f"study {study_id}: stored trial numbers are not 0..{len(backend_trials) - 1}")
+        copied.append((mem_trial_id, trial))
+    return mem_id, copied
 
 
 def _update_generic(backend: BaseStorage, trial_id: int, old: FrozenTrial,

@@ -1,4 +1,4 @@
-"""Studies as Ray jobs: `hpsearch submit`, `jobs`, `logs` and stopping a job (hpsearch.service._jobs).
+"""Studies as Ray jobs: `hpsearch submit`, `jobs`, `logs` and stopping a job (hpsearch.service).
 
 The fast tests (default run) need no cluster: what a user can get wrong ends in one line and a
 non-zero exit before anything is submitted, checked against a stand-in job server that counts
@@ -22,9 +22,10 @@ import requests
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
+from hpsearch import service
 from hpsearch.cli import main
 from hpsearch.search import counts_toward_budget
-from hpsearch.service import _jobs as service
+from hpsearch.service import _client, _entrypoint, _jobs
 from hpsearch.storage import redact
 
 from ._fake_jobserver import TOKEN, fake_job_server
@@ -81,7 +82,7 @@ def test_a_server_that_never_answers_is_given_up(capsys, study_file, tmp_path, t
                                                  monkeypatch):
     import socket
 
-    monkeypatch.setattr(service, "REQUEST_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(_client, "REQUEST_TIMEOUT_S", 1.0)
     with socket.socket() as silent:  # takes connections (the kernel's backlog), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -185,11 +186,11 @@ def test_results_dir_must_be_absolute(study_file, tmp_path):
 def test_password_stays_off_entrypoint_and_in_a_private_file(study_file):
     url = "postgresql://hp:s3cret@db.example:5432/hp"
     assert service.check_durable_storage(url) == url
-    entry = service._entrypoint("/opt/venv/bin/python", study_file.name, 10, None, None)
+    entry = _entrypoint.job_entrypoint("/opt/venv/bin/python", study_file.name, 10, None, None)
     assert "s3cret" not in entry and f"--storage-file {service.STORAGE_FILE}" in entry
     assert "/opt/venv/bin/python -m hpsearch run " in entry  # the cluster's Python, not PATH
     assert "--progress-lines" in entry and "--address auto" in entry
-    with service._working_dir(study_file, url) as folder:
+    with _entrypoint.job_working_dir(study_file, url) as folder:
         assert sorted(p.name for p in folder.iterdir()) == sorted(
             [study_file.name, service.STORAGE_FILE])
         secret = folder / service.STORAGE_FILE
@@ -301,7 +302,7 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
         assert done.returncode == 0, done.stdout + done.stderr
         job_ids[name] = re.search(r"as job (\S+)", done.stdout)[1]
         assert f"hpsearch logs {job_ids[name]}" in done.stdout
-    jobs = service._hpsearch_jobs(service.connect(address))
+    jobs = _jobs.hpsearch_jobs(service.connect(address))
     assert {j.metadata["study"]: j.metadata["target"] for j in jobs} == {"svc_a": "6",
                                                                          "svc_b": "16"}
     assert all(j.metadata["storage"] == redact(urls[j.metadata["study"]]) for j in jobs)

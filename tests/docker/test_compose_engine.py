@@ -280,7 +280,7 @@ class _ContainerHold:
 def _hpsearch(*args: str, env: dict[str, str], cwd: Path, timeout: float = 180
               ) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, as a user on the host runs it."""
-    return _sh([sys.executable, "-m", "hpsearch.cli._main", *args], env=env, cwd=cwd, timeout=timeout)
+    return _sh([sys.executable, "-m", "hpsearch", *args], env=env, cwd=cwd, timeout=timeout)
 
 
 class _Reader:
@@ -382,7 +382,7 @@ def test_submitted_study_survives_a_killed_worker_container(cluster, capsys):
     assert state.stdout.strip() == "false"
 
     # The job goes on with the worker left and succeeds.
-    from hpsearch.service import _jobs as service
+    from hpsearch import service
 
     with pytest.MonkeyPatch.context() as mp:
         for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "HOME"):

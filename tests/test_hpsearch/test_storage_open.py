@@ -83,7 +83,7 @@ def test_reading_a_missing_study_names_what_the_storage_holds(tmp_path):
 
 
 def test_a_study_in_a_read_only_folder_can_still_be_read(tmp_path, monkeypatch):
-    import hpsearch.storage
+    from hpsearch.storage import _backend
 
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -94,7 +94,7 @@ def test_a_study_in_a_read_only_folder_can_still_be_read(tmp_path, monkeypatch):
     driver.close()
     folder.chmod(0o555)
     # Root writes anywhere: make the folder read-only as far as the check can tell.
-    monkeypatch.setattr(hpsearch.storage, "_writable", lambda _path: False)
+    monkeypatch.setattr(_backend, "_writable", lambda _path: False)
     try:
         before = sorted(p.name for p in folder.iterdir())
         study = open_for_reading("s", url)
