@@ -1,39 +1,46 @@
-"""Command-line argument types: a bad value is one argparse error naming what was expected."""
+"""Command-line argument types: a bad value is one argparse error naming what was expected.
+
+The allowed values are the study file's vocabulary (``hpsearch.study.Interval``), so a flag and a
+study file key refuse the same value in the same words.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
+
+from hpsearch.study import Constraint, Interval
 
 __all__ = ["float_in", "int_in"]
 
+_DEFAULT_INT_WHAT = "a whole number"
+_DEFAULT_FLOAT_WHAT = "a number"
 
-def int_in(low: int, high: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
+
+def _parser(convert: Callable[[str], Any], allowed: Constraint, what: str,
+            default_what: str) -> Callable[[str], Any]:
+    # "a port, an integer in [1, 65,535]"; the default word adds nothing to the constraint's own
+    expected = str(allowed) if what == default_what else f"{what}, {allowed}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not allowed.is_satisfied_by(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+        return value
+
+    return parse
+
+
+def int_in(low: int, high: int | None = None,
+           what: str = _DEFAULT_INT_WHAT) -> Callable[[str], int]:
     """An argparse type accepting whole numbers in ``[low, high]`` (no upper bound: None)."""
-    bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {what} {bounds}, got {value}")
-        return value
-
-    return parse
+    return _parser(int, Interval(int, low, high), what, _DEFAULT_INT_WHAT)
 
 
-def float_in(low: float, high: float, what: str = "a number") -> Callable[[str], float]:
+def float_in(low: float, high: float, what: str = _DEFAULT_FLOAT_WHAT) -> Callable[[str], float]:
     """An argparse type accepting finite numbers in ``[low, high]``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not low <= value <= high:  # NaN fails too
-            raise argparse.ArgumentTypeError(f"expected {what} in [{low:g}, {high:g}], got {text}")
-        return value
-
-    return parse
+    return _parser(float, Interval(float, low, high), what, _DEFAULT_FLOAT_WHAT)

@@ -36,10 +36,19 @@ from hpsearch.datasets._cifar import load_cifar10_raw
 from hpsearch.datasets._digits import load_digits_raw
 from hpsearch.datasets._folds import MAX_FOLDS, FoldedDataset, fold_ids, with_folds
 from hpsearch.datasets._idx import load_mnist_raw
-from hpsearch.datasets._options import COMMON, IMAGE, MAX_CLASSES, Option, resolve_options
+from hpsearch.datasets._options import (
+    COLUMN,
+    COMMON,
+    IMAGE,
+    MAX_CLASSES,
+    Option,
+    count,
+    resolve_options,
+)
 from hpsearch.datasets._split import split_indices
 from hpsearch.datasets._tabular import load_csv_raw, load_npz_raw
 from hpsearch.datasets._toy import MAX_TOY_SAMPLES, check_toy_options, load_toy_raw
+from hpsearch.study import Boolean, Interval, Options, Text
 
 __all__ = ["DATASET_NAMES", "IMAGE_DATASETS", "MAX_FOLDS", "TABULAR_DATASETS", "Dataset",
            "DatasetError", "FoldedDataset", "available_memory", "check_dataset_options",
@@ -70,16 +79,17 @@ def _table(*parts: dict[str, Option], **defaults: Any) -> dict[str, Option]:
 
 
 _IMAGE_DEFAULTS = {"scale": "unit", "center": "mean_image"}
-_NUM_CLASSES = {"num_classes": Option("count", help="number of classes (default: max label + 1)",
-                                      high=MAX_CLASSES)}
-_TOY = {"n_samples": Option("count", 1000, help="points generated", high=MAX_TOY_SAMPLES),
-        "noise": Option("float", 0.1, help="std of the Gaussian noise", high=100.0)}
+_NUM_CLASSES = {"num_classes": Option(count(MAX_CLASSES),
+                                      help="number of classes (default: max label + 1)")}
+_TOY = {"n_samples": Option(count(MAX_TOY_SAMPLES), 1000, help="points generated"),
+        "noise": Option(Interval(float, 0, 100), 0.1, help="std of the Gaussian noise")}
+_NAME = Text(non_empty=True)
 
 _REGISTRY: dict[str, _Spec] = {
     "digits": _Spec(load_digits_raw, _table(COMMON, IMAGE, **_IMAGE_DEFAULTS),
                     n_val=300, n_test=300),
     "cifar10": _Spec(load_cifar10_raw, _table(
-        COMMON, IMAGE, {"format": Option("choice", "auto", ("auto", "python", "binary"),
+        COMMON, IMAGE, {"format": Option(Options(str, ("auto", "python", "binary")), "auto",
                                          "file format (auto: whichever is there)")},
         **_IMAGE_DEFAULTS), n_val=1000),
     "mnist": _Spec(lambda p, o: load_mnist_raw("mnist", p, o),
@@ -88,21 +98,21 @@ _REGISTRY: dict[str, _Spec] = {
                            _table(COMMON, IMAGE, **_IMAGE_DEFAULTS), n_val=5000),
     "npz": _Spec(load_npz_raw, _table(
         COMMON, IMAGE, _NUM_CLASSES,
-        {"x_key": Option("str", "X", help="name of the inputs (X, or X_train/X_val/X_test)"),
-         "y_key": Option("str", "y", help="name of the labels (y, or y_train/y_val/y_test)")})),
+        {"x_key": Option(_NAME, "X", help="name of the inputs (X, or X_train/X_val/X_test)"),
+         "y_key": Option(_NAME, "y", help="name of the labels (y, or y_train/y_val/y_test)")})),
     "csv": _Spec(load_csv_raw, _table(
         COMMON, _NUM_CLASSES,
-        {"label_column": Option("column", help="label column name or index (default: 'label' "
+        {"label_column": Option(COLUMN, help="label column name or index (default: 'label' "
                                 "if the header has it, else the last column)"),
-         "header": Option("bool", True, help="the first row names the columns"),
-         "delimiter": Option("str", ",", help="field separator")})),
+         "header": Option(Boolean(), True, help="the first row names the columns"),
+         "delimiter": Option(_NAME, ",", help="field separator")})),
     "moons": _Spec(lambda p, o: load_toy_raw("moons", p, o), _table(COMMON, _TOY, noise=0.2)),
     "circles": _Spec(lambda p, o: load_toy_raw("circles", p, o), _table(
-        COMMON, _TOY, {"factor": Option("float", 0.5, help="inner radius / outer radius",
-                                        high=1.0)},
+        COMMON, _TOY, {"factor": Option(Interval(float, 0, 1), 0.5,
+                                        help="inner radius / outer radius")},
         noise=0.1)),
     "spiral": _Spec(lambda p, o: load_toy_raw("spiral", p, o), _table(
-        COMMON, _TOY, {"n_classes": Option("count", 3, help="number of arms", high=1000)},
+        COMMON, _TOY, {"n_classes": Option(count(1000), 3, help="number of arms")},
         n_samples=900, noise=0.2)),
 }
 
@@ -127,12 +137,19 @@ def dataset_options(name: str) -> frozenset[str]:
     return frozenset(_spec(name).options)
 
 
-def check_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+def check_dataset_options(name: str, options: dict[str, Any],
+                          where: Callable[[str], str] | None = None) -> dict[str, Any]:
     """Validate options for ``load_dataset(name, ...)`` without loading anything.
 
     Checks each value against its declaration (type, bounds, finiteness) and what can be checked
     across options before the files are read (a toy set's sample count against its classes and
     the split sizes asked for).
+
+    Args:
+        name: one of ``DATASET_NAMES``.
+        options: the options asked for.
+        where: names an option in a message about its value (default: ``dataset 'moons':
+            option 'noise'``); a study file passes one naming its own key.
 
     Returns:
         The resolved options, defaults filled in.
@@ -140,7 +157,7 @@ def check_dataset_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     Raises:
         DatasetError: an unknown name or option, or a bad value; ``key`` names the option.
     """
-    opts = resolve_options(name, _spec(name).options, options)
+    opts = resolve_options(name, _spec(name).options, options, where)
     if name in ("moons", "circles", "spiral"):
         check_toy_options(name, opts)
     return opts

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpsearch.study._rules import AnyOf, Boolean, Constraint, Interval, ListOf, Options, refusal
+
 __all__ = [
     "PARAMETERS",
     "Choice",
@@ -27,8 +29,9 @@ __all__ = [
     "SpaceError",
     "budget_epochs",
     "discrete_values",
-    "estimate_trial_bytes",
     "grid_search_space",
+    "hidden_dims",
+    "highest_value",
     "largest_configurations",
     "parse_space",
     "resolve_params",
@@ -50,33 +53,39 @@ class ParamDecl:
     """What one hyperparameter accepts.
 
     Attributes:
-        kind: "float", "int", "str" or "bool"; "float|str" accepts either (``weight_scale``);
-            "sizes" is a list of positive ints, kept as the string "10-6-4" so that Optuna can
-            offer lists as categorical choices.
+        allowed: the values a study file may give it (``hpsearch.study._rules``): an
+            ``Interval`` for numbers, ``Options`` for strings, ``Boolean``, an ``AnyOf`` of a
+            number and strings (``weight_scale``), or a ``ListOf`` integers (``hidden_sizes``,
+            kept as the string "10-6-4" so that Optuna can offer lists as categorical choices).
         default: the value used when the study file does not mention the parameter.
-        low: inclusive lower bound for numbers (None: unbounded).
-        high: upper bound for numbers (None: unbounded).
-        high_open: whether ``high`` itself is excluded.
-        low_open: whether ``low`` itself is excluded.
-        choices: the allowed strings for "str" (and the string half of "float|str").
         doc: one line for error messages and docs.
-        odd: only odd integers (``filter_size``: stride 1 with "same" padding needs them).
     """
 
-    kind: str
+    allowed: Constraint
     default: Any
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple[str, ...] = ()
     doc: str = ""
-    odd: bool = False
+
+    @property
+    def interval(self) -> Interval | None:
+        """The numbers it accepts (a range's bounds must lie in them), or None: no range."""
+        if isinstance(self.allowed, AnyOf):
+            return self.allowed.find(Interval)  # type: ignore[return-value]
+        return self.allowed if isinstance(self.allowed, Interval) else None
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The strings it accepts (empty for numbers, booleans and lists)."""
+        options = (self.allowed.find(Options) if isinstance(self.allowed, AnyOf)
+                   else self.allowed)
+        if isinstance(options, Options) and options.type is str:
+            return options.options
+        return ()
 
 
 # Sane upper bounds: a value past them is a typo or a hostile file, not a study (issue 15: a
-# hidden_size of 10^9 took 17 GB before anything failed). The memory estimate below then checks
-# the largest configuration a space allows against the memory a trial really has.
+# hidden_size of 10^9 took 17 GB before anything failed). The memory check then sets the largest
+# configuration a space allows (largest_configurations, hpsearch.training.estimate_trial_bytes)
+# against the memory a trial really has.
 MAX_WIDTH = 65_536  # units in one hidden layer
 MAX_LAYERS = 100  # hidden fully-connected layers
 MAX_EPOCHS = 100_000
@@ -87,48 +96,51 @@ MAX_FILTER_SIZE = 31
 MAX_CONV_STAGES = 10
 
 
+def _positive(type_: type, high: float | None = None) -> Interval:
+    """Integers in [1, high], or finite numbers in (0, high]."""
+    return Interval(type_, 0 if type_ is float else 1, high,
+                    closed="right" if type_ is float else "both")
+
+
 # Declared once, as data (the scikit-learn way): the validator, the docs and the worker read this.
 PARAMETERS: dict[str, ParamDecl] = {
-    "model": ParamDecl("str", "fc", choices=("fc", "cnn"), doc="fully-connected net or small CNN"),
-    "learning_rate": ParamDecl("float", 1e-3, low=0.0, low_open=True, doc="initial step size"),
-    "lr_decay": ParamDecl("float", 1.0, low=0.0, high=1.0, low_open=True,
-                          doc="learning rate multiplier per epoch"),
-    "reg": ParamDecl("float", 0.0, low=0.0, doc="L2 strength: 0.5 * reg * sum(W**2)"),
-    "num_epochs": ParamDecl("int", 10, low=1, high=MAX_EPOCHS, doc="training epochs"),
-    "num_iterations": ParamDecl("int", None, low=1, high=MAX_ITERATIONS,
-                                doc="training iterations (overrides num_epochs)"),
-    "batch_size": ParamDecl("int", 100, low=1, high=MAX_BATCH, doc="minibatch size"),
-    "hidden_size": ParamDecl("int", 100, low=1, high=MAX_WIDTH, doc="units per hidden layer"),
-    "num_layers": ParamDecl("int", 1, low=1, high=MAX_LAYERS,
-                            doc="number of hidden fully-connected layers"),
-    "per_layer_sizes": ParamDecl("bool", False,
-                                 doc="search hidden_size_1..num_layers separately"),
-    "hidden_sizes": ParamDecl("sizes", None,
-                              doc="explicit hidden layer sizes, e.g. [10, 6, 4, 3, 3] "
-                                  "(replaces num_layers and hidden_size)"),
-    "dropout": ParamDecl("float", 0.0, low=0.0, high=1.0, high_open=True,
-                         doc="probability of dropping a unit"),
-    "update_rule": ParamDecl("str", "sgd",
-                             choices=("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam"),
-                             doc="netcore update rule"),
-    "momentum": ParamDecl("float", 0.9, low=0.0, high=1.0, high_open=True,
-                          doc="momentum for sgd_momentum / nesterov"),
-    "activation": ParamDecl("str", "relu", choices=("relu", "leaky_relu", "tanh", "sigmoid"),
-                            doc="hidden-layer nonlinearity"),
-    "normalization": ParamDecl("str", "none", choices=("none", "batchnorm"),
-                               doc="normalization after each hidden affine/conv layer"),
-    "weight_scale": ParamDecl("float|str", "he", low=0.0, low_open=True,
-                              choices=("he", "xavier"), doc="init std or scheme"),
-    "augment": ParamDecl("str", "none", choices=("none", "flip"),
-                         doc="minibatch augmentation (image data)"),
-    "patience": ParamDecl("int", None, low=1, high=MAX_EPOCHS,
-                          doc="early stopping patience in epochs"),
-    "num_filters": ParamDecl("int", 16, low=1, high=MAX_FILTERS,
-                             doc="CNN: filters of the first conv stage"),
-    "filter_size": ParamDecl("int", 3, low=1, high=MAX_FILTER_SIZE, odd=True,
-                             doc="CNN: odd filter size"),
-    "num_conv_stages": ParamDecl("int", 2, low=1, high=MAX_CONV_STAGES,
-                                 doc="CNN: conv-relu-pool stages"),
+    "model": ParamDecl(Options(str, ("fc", "cnn")), "fc", "fully-connected net or small CNN"),
+    "learning_rate": ParamDecl(Interval(float, 0, None, closed="neither"), 1e-3,
+                               "initial step size"),
+    "lr_decay": ParamDecl(_positive(float, 1.0), 1.0, "learning rate multiplier per epoch"),
+    "reg": ParamDecl(Interval(float, 0, None), 0.0, "L2 strength: 0.5 * reg * sum(W**2)"),
+    "num_epochs": ParamDecl(_positive(int, MAX_EPOCHS), 10, "training epochs"),
+    "num_iterations": ParamDecl(_positive(int, MAX_ITERATIONS), None,
+                                "training iterations (overrides num_epochs)"),
+    "batch_size": ParamDecl(_positive(int, MAX_BATCH), 100, "minibatch size"),
+    "hidden_size": ParamDecl(_positive(int, MAX_WIDTH), 100, "units per hidden layer"),
+    "num_layers": ParamDecl(_positive(int, MAX_LAYERS), 1,
+                            "number of hidden fully-connected layers"),
+    "per_layer_sizes": ParamDecl(Boolean(), False, "search hidden_size_1..num_layers separately"),
+    "hidden_sizes": ParamDecl(ListOf(_positive(int, MAX_WIDTH), 1, MAX_LAYERS), None,
+                              "explicit hidden layer sizes, e.g. [10, 6, 4, 3, 3] "
+                              "(replaces num_layers and hidden_size)"),
+    "dropout": ParamDecl(Interval(float, 0, 1, closed="left"), 0.0,
+                         "probability of dropping a unit"),
+    "update_rule": ParamDecl(Options(str, ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam")),
+                             "sgd", "netcore update rule"),
+    "momentum": ParamDecl(Interval(float, 0, 1, closed="left"), 0.9,
+                          "momentum for sgd_momentum / nesterov"),
+    "activation": ParamDecl(Options(str, ("relu", "leaky_relu", "tanh", "sigmoid")), "relu",
+                            "hidden-layer nonlinearity"),
+    "normalization": ParamDecl(Options(str, ("none", "batchnorm")), "none",
+                               "normalization after each hidden affine/conv layer"),
+    "weight_scale": ParamDecl(AnyOf(Interval(float, 0, None, closed="neither"),
+                                    Options(str, ("he", "xavier"))), "he", "init std or scheme"),
+    "augment": ParamDecl(Options(str, ("none", "flip")), "none",
+                         "minibatch augmentation (image data)"),
+    "patience": ParamDecl(_positive(int, MAX_EPOCHS), None, "early stopping patience in epochs"),
+    "num_filters": ParamDecl(_positive(int, MAX_FILTERS), 16,
+                             "CNN: filters of the first conv stage"),
+    # odd: stride 1 with "same" padding needs an odd filter size
+    "filter_size": ParamDecl(Interval(int, 1, MAX_FILTER_SIZE, odd=True), 3,
+                             "CNN: odd filter size"),
+    "num_conv_stages": ParamDecl(_positive(int, MAX_CONV_STAGES), 2, "CNN: conv-relu-pool stages"),
 }
 
 # Names of the per-layer sizes that ``per_layer_sizes`` adds (hidden_size_1, hidden_size_2, ...).
@@ -207,57 +219,48 @@ def space_values(spec: ParamSpec) -> tuple[Any, ...] | None:
 # --- parsing --------------------------------------------------------------------------------------
 
 
-def _check_value(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
-    """Return ``value`` coerced to the parameter's type, or raise naming what was expected."""
-    if value is None and decl.default is None:
-        return None
-    if decl.kind == "sizes":
-        return _check_sizes(name, value, where)
-    if decl.kind == "bool":
-        if not isinstance(value, bool):
-            raise SpaceError(f"{where}{name}: expected true or false, got {value!r}")
-        return value
-    if decl.kind == "str" or (decl.kind == "float|str" and isinstance(value, str)):
-        if not isinstance(value, str) or value not in decl.choices:
-            raise SpaceError(f"{where}{name}: expected one of {list(decl.choices)}, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpaceError(f"{where}{name}: expected a number, got {value!r}")
-    if decl.kind == "int":
-        if isinstance(value, float) and not value.is_integer():
-            raise SpaceError(f"{where}{name}: expected an integer, got {value!r}")
-        value = int(value)
-        if decl.odd and value % 2 == 0:
-            raise SpaceError(f"{where}{name}: expected an odd integer (stride 1 with 'same' "
-                             f"padding needs an odd size), got {value!r}")
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise SpaceError(f"{where}{name}: expected a finite number, got {value!r}")
-    if decl.low is not None and (value < decl.low or (decl.low_open and value == decl.low)):
-        op = ">" if decl.low_open else ">="
-        raise SpaceError(f"{where}{name}: expected a value {op} {decl.low}, got {value!r}")
-    if decl.high is not None and (value > decl.high or (decl.high_open and value == decl.high)):
-        op = "<" if decl.high_open else "<="
-        raise SpaceError(f"{where}{name}: expected a value {op} {decl.high}, got {value!r}")
+def _whole(value: Any) -> Any:
+    """A whole float as an int (TOML may write 1e3 for 1000); anything else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-def _check_sizes(name: str, value: Any, where: str) -> str:
-    sizes = value.split("-") if isinstance(value, str) else value
-    try:
-        ok = (isinstance(sizes, list) and len(sizes) > 0
-              and all(not isinstance(v, bool) and int(v) == float(v) and int(v) >= 1
-                      for v in sizes))
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise SpaceError(f"{where}{name}: expected a non-empty list of positive integers such as "
-                         f"[10, 6, 4], got {value!r}")
-    if len(sizes) > MAX_LAYERS or max(int(v) for v in sizes) > MAX_WIDTH:
-        raise SpaceError(f"{where}{name}: expected at most {MAX_LAYERS} layers of at most "
-                         f"{MAX_WIDTH} units each, got {value!r}")
-    return "-".join(str(int(v)) for v in sizes)
+def _coerce(value: Any, allowed: Constraint) -> Any:
+    """Bring a TOML value to the form ``allowed`` judges: whole floats for integers, "10-6-4"."""
+    if isinstance(allowed, Interval) and allowed.type is int:
+        return _whole(value)
+    if isinstance(allowed, ListOf):
+        items = value.split("-") if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            items = [int(v) if isinstance(v, str) and v.isdigit() else v for v in items]
+            return [_coerce(v, allowed.item) for v in items]
+    return value
+
+
+def _check_value(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
+    """Return ``value`` in the parameter's type, or raise naming what was expected."""
+    if value is None and decl.default is None:
+        return None
+    checked = _coerce(value, decl.allowed)
+    if not decl.allowed.is_satisfied_by(checked):
+        raise SpaceError(refusal(f"{where}{name}", decl.allowed, value))
+    if isinstance(decl.allowed, ListOf):
+        return "-".join(str(v) for v in checked)
+    if isinstance(checked, int) and not isinstance(checked, bool) and (
+            decl.interval is not None and decl.interval.type is float):
+        return float(checked)
+    return checked
+
+
+def _check_bound(name: str, value: Any, decl: ParamDecl, where: str) -> Any:
+    """A range's bound: a number the parameter accepts."""
+    interval = decl.interval
+    assert interval is not None  # ranges are refused before for parameters without numbers
+    checked = _coerce(value, interval)
+    if not interval.is_satisfied_by(checked):
+        raise SpaceError(refusal(f"{where}{name}", interval, value))
+    return interval.type(checked)
 
 
 _SPEC_KEYS = {
@@ -267,21 +270,17 @@ _SPEC_KEYS = {
 }
 
 
+_LOG = Boolean()
+_FLOAT_STEP = Interval(float, 0, None, closed="neither")
+_INT_STEP = Interval(int, 1, None)
+
+
 def _parse_one(name: str, raw: Any, decl: ParamDecl, where: str) -> ParamSpec:
     if not isinstance(raw, Mapping):
         return Fixed(_check_value(name, raw, decl, where))
     keys = set(raw)
     if "choices" in keys or "grid" in keys:
-        kind = "choices" if "choices" in keys else "grid"
-        if extra := keys - _SPEC_KEYS[kind]:
-            raise SpaceError(f"{where}{name}: unexpected keys {sorted(extra)} beside '{kind}'")
-        values = raw[kind]
-        if not isinstance(values, list) or not values:
-            raise SpaceError(f"{where}{name}.{kind}: expected a non-empty list, got {values!r}")
-        checked = tuple(_check_value(name, v, decl, where) for v in values)
-        if len(set(checked)) != len(checked):
-            raise SpaceError(f"{where}{name}.{kind}: values repeat in {values!r}")
-        return Choice(checked) if kind == "choices" else Grid(checked)
+        return _parse_listed(name, raw, decl, where)
     if extra := keys - _SPEC_KEYS["range"]:
         raise SpaceError(
             f"{where}{name}: unknown keys {sorted(extra)}; expected a value, "
@@ -289,35 +288,52 @@ def _parse_one(name: str, raw: Any, decl: ParamDecl, where: str) -> ParamSpec:
         )
     if not {"low", "high"} <= keys:
         raise SpaceError(f"{where}{name}: a range needs both 'low' and 'high', got {dict(raw)}")
-    if decl.kind not in ("int", "float", "float|str"):
-        raise SpaceError(f"{where}{name}: a {decl.kind} parameter takes a value or choices, "
-                         "not a range")
-    low = _check_value(name, raw["low"], decl, where)
-    high = _check_value(name, raw["high"], decl, where)
-    if isinstance(low, str) or isinstance(high, str):
-        raise SpaceError(f"{where}{name}: range bounds must be numbers, got {low!r}..{high!r}")
+    return _parse_range(name, raw, decl, where)
+
+
+def _parse_listed(name: str, raw: Mapping[str, Any], decl: ParamDecl, where: str) -> ParamSpec:
+    """``{ choices = [...] }`` or ``{ grid = [...] }``."""
+    kind = "choices" if "choices" in raw else "grid"
+    if extra := set(raw) - _SPEC_KEYS[kind]:
+        raise SpaceError(f"{where}{name}: unexpected keys {sorted(extra)} beside '{kind}'")
+    values = raw[kind]
+    if not isinstance(values, list) or not values:
+        raise SpaceError(refusal(f"{where}{name}.{kind}", "a non-empty list", values))
+    checked = tuple(_check_value(name, v, decl, where) for v in values)
+    if len(set(checked)) != len(checked):
+        raise SpaceError(f"{where}{name}.{kind}: values repeat in {values!r}")
+    return Choice(checked) if kind == "choices" else Grid(checked)
+
+
+def _parse_range(name: str, raw: Mapping[str, Any], decl: ParamDecl, where: str) -> ParamSpec:
+    """``{ low, high[, log][, step] }``: bounds the parameter accepts, a usable scale and step."""
+    interval = decl.interval
+    if interval is None:
+        raise SpaceError(f"{where}{name}: takes a value or choices, not a range "
+                         f"(expected {decl.allowed})")
+    low = _check_bound(name, raw["low"], decl, where)
+    high = _check_bound(name, raw["high"], decl, where)
     if low > high:
         raise SpaceError(f"{where}{name}: empty range, low {low!r} > high {high!r}")
     log = raw.get("log", False)
-    if not isinstance(log, bool):
-        raise SpaceError(f"{where}{name}.log: expected true or false, got {log!r}")
+    if not _LOG.is_satisfied_by(log):
+        raise SpaceError(refusal(f"{where}{name}.log", _LOG, log))
     if log and low <= 0:
         raise SpaceError(f"{where}{name}: a log range needs low > 0, got low = {low!r}")
     step = raw.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int | float)
-                             or not 0 < step < math.inf):
-        raise SpaceError(f"{where}{name}.step: expected a positive finite number, got {step!r}")
+    rule = _INT_STEP if interval.type is int else _FLOAT_STEP
+    if step is not None and not rule.is_satisfied_by(_coerce(step, rule)):
+        raise SpaceError(refusal(f"{where}{name}.step", rule, step))
     if step is not None and log:
         raise SpaceError(f"{where}{name}: 'step' and 'log' cannot be combined")
-    if decl.kind == "int":
-        if step is not None and not float(step).is_integer():
-            raise SpaceError(f"{where}{name}.step: expected an integer step, got {step!r}")
-        if decl.odd and (log or int(step or 1) % 2):
-            raise SpaceError(f"{where}{name}: only odd values work, so a range needs an even "
-                             f"step and no log, e.g. {{ low = {low}, high = {high}, step = 2 }}; "
-                             f"got step = {step!r}, log = {log!r}")
-        return IntRange(int(low), int(high), log, int(step or 1))
-    return FloatRange(float(low), float(high), log, None if step is None else float(step))
+    if interval.type is float:
+        return FloatRange(low, high, log, None if step is None else float(step))
+    step = int(_coerce(step, rule) or 1)
+    if interval.odd and (log or step % 2):
+        raise SpaceError(f"{where}{name}: only odd values work, so a range needs an even "
+                         f"step and no log, e.g. {{ low = {low}, high = {high}, step = 2 }}; "
+                         f"got step = {raw.get('step')!r}, log = {log!r}")
+    return IntRange(low, high, log, step)
 
 
 def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]:
@@ -325,7 +341,7 @@ def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]
 
     Args:
         raw: parameter name -> value or spec table, as read from TOML.
-        where: prefix for error messages (for example ``"studies/x.toml: space."``).
+        where: prefix for error messages (for example ``"studies/x.toml: [space] "``).
 
     Returns:
         Parameter name -> spec, for the parameters the table names (defaults are not added).
@@ -336,7 +352,7 @@ def parse_space(raw: Mapping[str, Any], where: str = "") -> dict[str, ParamSpec]
             even ``filter_size``, or ``num_epochs`` and ``num_iterations`` both searched.
     """
     if not isinstance(raw, Mapping):
-        raise SpaceError(f"{where.rstrip('.')}: expected a table of parameters, got {raw!r}")
+        raise SpaceError(refusal(where.rstrip(". "), "a table of parameters", raw))
     if unknown := set(raw) - set(PARAMETERS):
         raise SpaceError(
             f"{where}unknown parameters {sorted(unknown)}; expected some of {sorted(PARAMETERS)}"
@@ -471,10 +487,10 @@ def space_to_json(space: Mapping[str, ParamSpec]) -> dict[str, dict[str, Any]]:
     return out
 
 
-# --- what a space costs: epochs and memory --------------------------------------------------------
+# --- what a space costs: epochs, and the trials that need the most memory -------------------------
 
 
-def _highest(space: Mapping[str, ParamSpec], name: str) -> Any:
+def highest_value(space: Mapping[str, ParamSpec], name: str) -> Any:
     """The largest value ``name`` can take in ``space`` (its declared default when absent)."""
     spec = space.get(name)
     if spec is None:
@@ -495,84 +511,11 @@ def budget_epochs(space: Mapping[str, ParamSpec], n_train: int) -> int:
         space: specs from ``parse_space``.
         n_train: training examples.
     """
-    iterations = _highest(space, "num_iterations")
+    iterations = highest_value(space, "num_iterations")
     if iterations is None:
-        return int(_highest(space, "num_epochs"))
-    batch = int(_highest(space, "batch_size"))
+        return int(highest_value(space, "num_epochs"))
+    batch = int(highest_value(space, "batch_size"))
     return math.ceil(int(iterations) / max(int(n_train) // batch, 1))
-
-
-# Update-rule state kept per parameter element (velocity, caches, moments).
-RULE_STATE: dict[str, int] = {"sgd": 0, "sgd_momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2}
-# Rows the Solver scores per forward pass when it measures accuracy (``check_accuracy``).
-_EVAL_ROWS = 1000
-# netcore's ConvNet scores in chunks whose im2col matrix stays under this (cnn._EVAL_BYTES).
-_EVAL_COLS_BYTES = 64 * 2**20
-
-
-def estimate_trial_bytes(params: Mapping[str, Any], input_shape: Sequence[int],
-                         num_classes: int, itemsize: int = 4) -> int:
-    """Roughly how many bytes one trial allocates while it trains (within a factor of ~2).
-
-    Counts what netcore holds at its peak: the parameters with their gradients, best-so-far
-    snapshot, the Solver's flat buffers and the update rule's state; the activations and
-    gradients of one minibatch (and of one scoring pass); for a CNN the im2col buffers of every
-    stage (forward and backward); and the float64 temporaries of weight initialization. The
-    dataset itself is not counted (workers share one read-only copy).
-
-    Args:
-        params: resolved parameters (``resolve_params``).
-        input_shape: per-sample shape the model sees, e.g. ``(64,)`` or ``(3, 32, 32)``.
-        num_classes: number of classes.
-        itemsize: bytes per number (4 for the float32 that trials train in).
-
-    Returns:
-        The estimate in bytes.
-    """
-    batch = int(params["batch_size"])
-    hidden = list(hidden_dims(params))
-    bn = params.get("normalization") == "batchnorm"
-    per_hidden_train = 4 + (4 if bn else 0) + (2 if float(params.get("dropout") or 0) else 0)
-    n_params = 0
-    largest = 0
-    train_row = eval_row = 0  # numbers per example in a training step / a scoring pass
-    eval_rows = _EVAL_ROWS
-    if params.get("model") == "cnn" and len(input_shape) == 3:
-        c, h, w = (int(v) for v in input_shape)
-        k = int(params["filter_size"])
-        pad = (k - 1) // 2
-        cols_row = 0
-        for i in range(int(params["num_conv_stages"])):
-            f = int(params["num_filters"]) * 2**i
-            n_params += f * c * k * k + f + (2 * f if bn else 0)
-            largest = max(largest, f * c * k * k)
-            cols = h * w * k * k * c
-            padded = (h + 2 * pad) * (w + 2 * pad) * c
-            maps = h * w * f
-            train_row += 2 * cols + 2 * padded + (6 + (4 if bn else 0)) * maps
-            eval_row += cols + padded + 2 * maps
-            cols_row = max(cols_row, cols)
-            c, h, w = f, h // 2, w // 2
-        flat = c * h * w
-        eval_rows = min(_EVAL_ROWS, max(1, _EVAL_COLS_BYTES // max(1, cols_row * itemsize)))
-    else:
-        flat = math.prod(int(v) for v in input_shape)
-    widths = [flat, *hidden, int(num_classes)]
-    for a, b in itertools.pairwise(widths):
-        n_params += a * b + b
-        largest = max(largest, a * b)
-    n_params += 2 * sum(hidden) if bn else 0
-    train_row += 3 * math.prod(int(v) for v in input_shape) + 3 * flat
-    train_row += per_hidden_train * sum(hidden) + 4 * int(num_classes)
-    eval_row += flat + sum(hidden) + 2 * int(num_classes)
-    state = RULE_STATE.get(str(params.get("update_rule")), 2)
-    # Training: parameters, gradients and the best-so-far snapshot (the Solver's flat buffers
-    # replace, not double, them), the rule's state, and one step's or one scoring pass's arrays.
-    steady = n_params * (3 + state) + max(batch * train_row, eval_rows * eval_row)
-    # Initialization: each weight matrix drawn in float64, then cast (NumPy elides the scaling
-    # temporary), beside the parameters made so far.
-    init = n_params * itemsize + (8 + itemsize) * largest
-    return int(max(steady * itemsize, init))
 
 
 def largest_configurations(space: Mapping[str, ParamSpec]) -> list[dict[str, Any]]:
@@ -592,10 +535,12 @@ def largest_configurations(space: Mapping[str, ParamSpec]) -> list[dict[str, Any
             return [spec.high]
         return list(space_values(spec) or ())
 
+    from hpsearch.training import RULE_STATE  # here: hpsearch.training reads this module
+
     base: dict[str, Any] = {}
     for name in ("hidden_size", "num_layers", "batch_size", "num_filters", "filter_size",
                  "dropout"):
-        base[name] = _highest(space, name)
+        base[name] = highest_value(space, name)
     base["update_rule"] = max(values("update_rule"), key=lambda r: RULE_STATE.get(r, 2))
     base["normalization"] = "batchnorm" if "batchnorm" in values("normalization") else "none"
     if _per_layer(space):

@@ -13,7 +13,8 @@ from typing import Any
 
 from hpsearch import _attrs as A
 from hpsearch.storage import StorageError, open_for_reading, redact, resolve_url, sqlite_path
-from hpsearch.study._config import StudyConfig, load_study_config, parse_study_config
+from hpsearch.study._config import StudyConfig
+from hpsearch.study._parse import load_study_config, parse_study_config
 
 __all__ = ["StoredStudy", "find_study"]
 
@@ -49,7 +50,7 @@ def find_study(ref: str, runs_dir: Path = Path("runs"), storage: str | None = No
 
     Raises:
         hpsearch.storage.StorageError: no such study, or its storage cannot be read.
-        hpsearch.study._config.ConfigError: the study file (given or stored) is invalid.
+        hpsearch.study.ConfigError: the study file (given or stored) is invalid.
     """
     import optuna
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from hpsearch._lazy import face
 
 if TYPE_CHECKING:
+    from ._memory import RULE_STATE, estimate_trial_bytes
     from ._trial import (
+        SCORE_CHUNK,
         TrialResult,
         build_model,
         fit,
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     )
 
 _NAMES = {
+    "RULE_STATE": "._memory",
+    "estimate_trial_bytes": "._memory",
+    "SCORE_CHUNK": "._trial",
     "TrialResult": "._trial",
     "build_model": "._trial",
     "fit": "._trial",
@@ -29,8 +34,11 @@ _NAMES = {
     "train_trial": "._trial",
 }
 __all__ = [
+    "RULE_STATE",
+    "SCORE_CHUNK",
     "TrialResult",
     "build_model",
+    "estimate_trial_bytes",
     "fit",
     "predict_proba",
     "split_seed",

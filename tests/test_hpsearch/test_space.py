@@ -63,22 +63,25 @@ def test_resolve_params_layers_sampled_over_fixed_over_defaults():
     ({"learning_rte": 0.1}, "unknown parameters ['learning_rte']"),
     ({"learning_rate": {"low": 1.0, "high": 0.1}}, "empty range, low 1.0 > high 0.1"),
     ({"reg": {"low": 0.0, "high": 1.0, "log": True}}, "a log range needs low > 0"),
-    ({"learning_rate": -1.0}, "expected a value > 0.0, got -1.0"),
-    ({"hidden_size": 1.5}, "hidden_size: expected an integer, got 1.5"),
-    ({"update_rule": "sgdd"}, "expected one of ['sgd'"),
-    ({"dropout": 1.0}, "expected a value < 1.0"),
+    ({"learning_rate": -1.0}, "learning_rate: expected a finite number > 0, got -1.0"),
+    ({"hidden_size": 1.5}, "hidden_size: expected an integer in [1, 65,536], got 1.5"),
+    ({"update_rule": "sgdd"}, "update_rule: expected one of ['sgd', 'sgd_momentum', 'nesterov', "
+                              "'rmsprop', 'adam'], got 'sgdd'"),
+    ({"dropout": 1.0}, "dropout: expected a finite number in [0, 1), got 1.0"),
     ({"update_rule": {"low": 1, "high": 2}}, "takes a value or choices, not a range"),
-    ({"reg": {"choices": []}}, "expected a non-empty list"),
+    ({"weight_scale": {"low": "he", "high": 2.0}},
+     "weight_scale: expected a finite number > 0, got 'he'"),
+    ({"reg": {"choices": []}}, "reg.choices: expected a non-empty list, got []"),
     ({"reg": {"low": 0.1}}, "needs both 'low' and 'high'"),
     ({"reg": {"low": 0.1, "high": 1, "scale": "log"}}, "unknown keys ['scale']"),
-    ({"num_epochs": True}, "expected a number, got True"),
+    ({"num_epochs": True}, "num_epochs: expected an integer in [1, 100,000], got True"),
     ({"reg": {"grid": [0.1, 0.1]}}, "values repeat"),
 ])
 def test_bad_specs_name_the_key_and_the_expectation(raw, message):
     with pytest.raises(SpaceError) as info:
-        parse_space(raw, where="s.toml: space.")
+        parse_space(raw, where="s.toml: [space] ")
     assert message in str(info.value)
-    assert str(info.value).startswith("s.toml: space.")
+    assert str(info.value).startswith("s.toml: [space] ")
 
 
 def test_grid_space_and_combinations():
@@ -107,9 +110,10 @@ def test_explicit_unequal_layer_sizes_fixed_or_as_choices():
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"hidden_sizes": []}, "expected a non-empty list of positive integers"),
-    ({"hidden_sizes": [3, 0]}, "expected a non-empty list of positive integers"),
-    ({"hidden_sizes": [3, 2.5]}, "expected a non-empty list of positive integers"),
+    ({"hidden_sizes": []}, "expected a list of 1 to 100 items, each an integer in [1, 65,536]"),
+    ({"hidden_sizes": [3, 0]}, "expected a list of 1 to 100 items, each an integer in [1, "),
+    ({"hidden_sizes": [3, 2.5]}, "expected a list of 1 to 100 items, each an integer in [1, "),
+    ({"hidden_sizes": "3-x"}, "hidden_sizes: expected a list of 1 to 100 items, each an "),
     ({"hidden_sizes": [3, 3], "num_layers": 2}, "cannot be combined with ['num_layers']"),
 ])
 def test_bad_hidden_sizes(raw, message):

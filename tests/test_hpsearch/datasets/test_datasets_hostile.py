@@ -172,9 +172,11 @@ def test_cifar_non_utf8_meta_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "options", "key", "message"), [
-    ("moons", {"noise": float("inf")}, "noise", "option 'noise': expected a finite number >= 0"),
-    ("moons", {"noise": float("nan")}, "noise", "option 'noise': expected a finite number >= 0"),
-    ("circles", {"factor": 2.0}, "factor", "expected a finite number >= 0 and <= 1.0"),
+    ("moons", {"noise": float("inf")}, "noise",
+     "option 'noise': expected a finite number in [0, 100], got inf"),
+    ("moons", {"noise": float("nan")}, "noise",
+     "option 'noise': expected a finite number in [0, 100], got nan"),
+    ("circles", {"factor": 2.0}, "factor", "expected a finite number in [0, 1], got 2.0"),
     ("moons", {"n_samples": 10**9}, "n_samples", r"expected an integer in [1, 1,000,000]"),
     ("spiral", {"n_classes": 10**6}, "n_classes", "expected an integer in [1, 1,000]"),
     ("moons", {"n_samples": 100, "n_train": 90, "n_val": 20}, "n_train",
