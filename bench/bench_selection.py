@@ -2,7 +2,7 @@
 
 For each study seed, every variant runs the same search space (the default study's, or
 ``--default``'s) with the same number of trials, side by side, through
-``hpsearch.search._driver.run_study`` + ``hpsearch.results._after.after_search`` (one Ray instance for the
+``hpsearch.search.run_study`` + ``hpsearch.results.after_search`` (one Ray instance for the
 whole invocation, 2 CPUs). For each run: the chosen configuration's estimate (its value: mean
 over folds with CV), the test accuracy of the model the variant tests (the trial's own model, or
 the refit on all non-test data), the ensemble's test accuracy when the variant asks for one, the
@@ -98,14 +98,12 @@ def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) ->
 
 def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path = DEFAULT
             ) -> dict:
-    from hpsearch.datasets import load_dataset
     from hpsearch.results import after_search, summary_facts
     from hpsearch.search import run_study
     from hpsearch.study import find_study, parse_study_config
 
     config = parse_study_config(study_text(variant, seed, trials, default), f"<{variant}>")
-    dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                           **dict(config.dataset_options))
+    dataset = config.load_data()
     t0 = time.perf_counter()
     summary = run_study(config, runs_dir=runs_dir, progress=False, dataset=dataset)
     stored = find_study(config.name, runs_dir)
@@ -113,12 +111,13 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
     wall = time.perf_counter() - t0
     ev = done.evaluation
     facts = summary_facts(stored.study, config)
-    return {"variant": variant, "seed": seed, "estimate": ev.estimate,
-            "test": ev.test_accuracy, "ensemble": ev.ensemble_test_accuracy,
-            "ens_estimate": ev.ensemble_estimate,
-            "ens_gap": (None if ev.ensemble_estimate is None
-                        else ev.ensemble_estimate - ev.ensemble_test_accuracy),
-            "gap": ev.estimate - ev.test_accuracy, "n_tied": ev.n_tied,
+    ens = ev.ensemble
+    ens_test = None if ens is None else ens.test.accuracy
+    ens_estimate = None if ens is None or ens.estimate is None else ens.estimate.accuracy
+    return {"variant": variant, "seed": seed, "estimate": ev.estimate.value,
+            "test": ev.test.accuracy, "ensemble": ens_test, "ens_estimate": ens_estimate,
+            "ens_gap": None if ens_estimate is None else ens_estimate - ens_test,
+            "gap": ev.estimate.value - ev.test.accuracy, "n_tied": ev.estimate.n_tied,
             "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
             "pruned": facts["by_state"]["pruned"], "wall_s": wall,
             "search_s": summary.wall_s, "efficiency": summary.efficiency}
@@ -129,7 +128,7 @@ def cli_runs(n: int, default: Path = DEFAULT) -> list[float]:
     for _ in range(n):
         runs = Path(tempfile.mkdtemp(prefix="bench-sel-cli-"))
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hpsearch.cli._main", "run", str(default), "--runs-dir",
+        subprocess.run([sys.executable, "-m", "hpsearch", "run", str(default), "--runs-dir",
                         str(runs), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
         shutil.rmtree(runs, ignore_errors=True)

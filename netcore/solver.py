@@ -50,11 +50,17 @@ class Solver:
     ``(loss, grads)`` with it); if it has ``rng`` the Solver sets it to its own generator, and
     ``bn_params`` running statistics are kept with the best parameters.
 
+    When training ends the model holds the parameters of its best epoch by validation accuracy
+    (CS231n's Solver swaps in ``best_params`` the same way), or, with ``restore_best=False``,
+    those of its last epoch: the choice when the validation data must not pick the model (a
+    refit on all non-test data, the folds of a cross-validation that estimates such a refit).
+
     Attributes (after :meth:`train`):
         loss_history: Training loss of every iteration.
         epoch_loss_history: Mean training loss of every epoch.
         train_acc_history, val_acc_history: Accuracies measured after every epoch.
-        best_val_acc: Best validation accuracy; ``best_params`` are restored into the model.
+        best_val_acc: Best validation accuracy, reached with ``best_params`` (restored into the
+            model unless ``restore_best=False``).
         epochs_run, iterations_run: How far training went.
         stopped_early: True when patience or the epoch callback ended training.
     """
@@ -78,6 +84,7 @@ class Solver:
         patience: int | None = None,
         transform: Transform | None = None,
         epoch_callback: EpochCallback | None = None,
+        restore_best: bool = True,
     ) -> None:
         """Check the arguments and the data; nothing is trained until :meth:`train`.
 
@@ -98,6 +105,8 @@ class Solver:
             patience: Stop after this many epochs without a better validation accuracy.
             transform: Minibatch augmentation ``transform(X_batch, rng) -> new array``.
             epoch_callback: Called after every epoch; returning True stops training.
+            restore_best: End with the best epoch's parameters (and batch-norm running
+                statistics) in the model; False keeps the last epoch's.
 
         Raises:
             ValueError: Missing data keys, mismatched lengths, bad labels or non-finite data,
@@ -154,6 +163,7 @@ class Solver:
         self.patience = patience
         self.transform = transform
         self.epoch_callback = epoch_callback
+        self.restore_best = bool(restore_best)
         self.rng = np.random.default_rng(seed)
         if hasattr(model, "rng"):
             model.rng = self.rng
@@ -343,5 +353,11 @@ class Solver:
             if self.patience is not None and since_best >= self.patience:
                 self.stopped_early = True
                 break
-        self._restore()
+        if self.restore_best:
+            self._restore()
+        else:
+            # The last epoch's values stay, in arrays of the model's own rather than views into
+            # the flat update buffer, as after a restore of the best epoch.
+            params = self.model.params
+            params.update({k: w.copy() for k, w in params.items()})
         return self

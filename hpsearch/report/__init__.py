@@ -4,8 +4,9 @@
 base64 PNG, no reference outside itself) and ``report.md`` with the same figures as PNG files in
 ``figures/``. It works on finished, running, failed-only and empty studies, saying what is missing.
 It only reads: models retrained for the report (the best configuration, a comparison's settings)
-are computed and stored beforehand by ``hpsearch.results._evaluate``. Every file is written whole or not at
-all (a temporary name renamed into place).
+are computed and stored beforehand by ``hpsearch.results`` (``evaluate_best``,
+``evaluate_settings``). Every file is written whole or not at all (a temporary name renamed into
+place).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) ->
     sections = [overview]
     if summary.evaluation is not None:
         test = Section("Best configuration on the test split")
-        refit = getattr(summary.evaluation, "refit", False)
+        refit = summary.evaluation.retrained.refit
         test.text("The best complete trial's configuration, retrained with its recorded seed "
                   + ("on all non-test data (train + validation) " if refit else "")
                   + "and scored once on the test split, which the search never saw; beside "

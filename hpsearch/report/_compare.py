@@ -1,14 +1,14 @@
 """Comparison studies: a few settings side by side, the way the users' notebooks showed them.
 
 A study whose searched parameters are all explicit values (grid or choices) with at most
-``MAX_SETTINGS`` combinations is a *comparison* (``hpsearch.results._tables.is_comparison``): each trial
+``MAX_SETTINGS`` combinations is a *comparison* (``hpsearch.results.is_comparison``): each trial
 is one setting, and what matters is how the settings differ, not which is best. The section shows,
 from the stored trials (their per-epoch ``history``):
 
 - curves: loss, and train/validation accuracy, per setting, side by side (update rules);
 - the train/validation gap per setting, as a table and per epoch (dropout);
 
-and, from what ``hpsearch.results._evaluate.evaluate_settings`` stored (each setting retrained from its
+and, from what ``hpsearch.results.evaluate_settings`` stored (each setting retrained from its
 recorded seed; drawing never retrains a model or reads the test split):
 
 - on 2-D data: each setting's decision boundary;

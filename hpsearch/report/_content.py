@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hpsearch.report._summary import StudySummary
+
+if TYPE_CHECKING:
+    from hpsearch.results import Ensemble, Evaluation
 
 __all__ = ["Table", "evaluation_tables", "facts_table", "frame_table", "meta_table",
            "selection_table", "versions_table"]
@@ -81,38 +84,48 @@ def facts_table(s: StudySummary) -> Table:
 
 
 def evaluation_tables(s: StudySummary) -> list[Table]:
-    """Test metrics of the best configuration and its per-class accuracy."""
+    """Test metrics of the best configuration, what the search promised, per-class accuracy."""
     ev = s.evaluation
     if ev is None:
         return []
+    tables = [Table("evaluation", ["metric", "value"], _evaluation_rows(ev))]
+    if (selection := selection_table(s)) is not None:
+        tables.append(selection)
+    return [*tables, _per_class_table(ev)]
+
+
+def _evaluation_rows(ev: Evaluation) -> list[list[str]]:
+    test, trial, retrained = ev.test, ev.trial, ev.retrained
     rows = [
-        ["test accuracy", f"{ev.test_accuracy:.4f}"],
-        ["95% bootstrap interval", f"{ev.ci_low:.4f} to {ev.ci_high:.4f} "
-                                   f"({ev.n_bootstrap} resamples)"],
-        ["test examples", str(ev.n_test)],
-        ["trial", str(ev.trial_number)],
-        ["validation accuracy in the search", f"{ev.val_accuracy:.4f}"],
+        ["test accuracy", f"{test.accuracy:.4f}"],
+        ["95% bootstrap interval", f"{test.low:.4f} to {test.high:.4f} "
+                                   f"({test.n_bootstrap} resamples)"],
+        ["test examples", str(test.n)],
+        ["trial", str(trial.number)],
+        ["validation accuracy in the search", f"{trial.val_accuracy:.4f}"],
         # Trained on the validation examples too, the model's accuracy there is a training score.
         ["validation accuracy retrained",
          "not held out (the retrained model learned from it)"
-         if ev.train_on_val or ev.refit else f"{ev.retrained_val_accuracy:.4f}"],
-        ["seed", str(ev.seed)],
-        ["trained on", "train + validation" if ev.train_on_val else "train"],
+         if retrained.train_on_val or retrained.refit else f"{retrained.val_accuracy:.4f}"],
+        ["seed", str(trial.seed)],
+        ["trained on", "train + validation" if retrained.train_on_val else "train"],
     ]
-    if ev.seed_mean is not None:
-        rows.append([f"test accuracy over {len(ev.extra_seeds) + 1} seeds",
-                     f"{ev.seed_mean:.4f} ± {ev.seed_std:.4f} (mean ± std)"])
-    if ev.refit:
+    if ev.seeds is not None:
+        rows.append([f"test accuracy over {len(ev.seeds.runs) + 1} seeds",
+                     f"{ev.seeds.mean:.4f} ± {ev.seeds.std:.4f} (mean ± std)"])
+    if retrained.refit:
         rows[-1][1] = "train + validation (refit; last epoch's model)"
-    names = ev.class_names if len(ev.class_names) == len(ev.per_class_accuracy) else [
-        str(i) for i in range(len(ev.per_class_accuracy))]
-    support = np.asarray(ev.confusion_matrix).sum(axis=1)
-    per_class = [[str(name), fmt(acc, "value"), str(int(n))]
-                 for name, acc, n in zip(names, ev.per_class_accuracy, support, strict=True)]
-    tables = [Table("evaluation", ["metric", "value"], rows)]
-    if (selection := selection_table(s)) is not None:
-        tables.append(selection)
-    return [*tables, Table("per-class", ["class", "accuracy", "test examples"], per_class)]
+    return rows
+
+
+def _per_class_table(ev: Evaluation) -> Table:
+    classes = ev.classes
+    names = classes.names if len(classes.names) == len(classes.accuracy) else [
+        str(i) for i in range(len(classes.accuracy))]
+    support = np.asarray(classes.confusion_matrix).sum(axis=1)
+    rows = [[str(name), fmt(acc, "value"), str(int(n))]
+            for name, acc, n in zip(names, classes.accuracy, support, strict=True)]
+    return Table("per-class", ["class", "accuracy", "test examples"], rows)
 
 
 def selection_table(s: StudySummary) -> Table | None:
@@ -122,38 +135,42 @@ def selection_table(s: StudySummary) -> Table | None:
     gap, and the ensemble; None without an evaluation that records an estimate.
     """
     ev = s.evaluation
-    if ev is None or getattr(ev, "estimate", None) is None:
+    if ev is None or ev.estimate is None:
         return None
-    interval = ("-" if ev.estimate_low is None else
-                f"{ev.estimate_low:.4f} to {ev.estimate_high:.4f} ({ev.estimate_from})")
-    rows = [["estimate (the chosen trial's value)", f"{ev.estimate:.4f}"],
+    est = ev.estimate
+    interval = ("-" if est.low is None else
+                f"{est.low:.4f} to {est.high:.4f} ({est.basis})")
+    rows = [["estimate (the chosen trial's value)", f"{est.value:.4f}"],
             ["95% interval of the estimate", interval]]
-    if ev.fold_values:
+    if est.fold_values:
         rows.append(["per-fold validation accuracy",
-                     " ".join(f"{v:.4f}" for v in ev.fold_values)
-                     + f" (spread {min(ev.fold_values):.4f} to {max(ev.fold_values):.4f})"])
-    if ev.n_tied is not None:
+                     " ".join(f"{v:.4f}" for v in est.fold_values)
+                     + f" (spread {min(est.fold_values):.4f} to {max(est.fold_values):.4f})"])
+    if est.n_tied is not None:
         others = int((s.trials["state"] == "complete").sum()) - 1 if len(s.trials) else 0
         rows.append(["trials statistically tied with it",
-                     f"{ev.n_tied} of the {max(others, ev.n_tied)} other complete trials (not "
+                     f"{est.n_tied} of the {max(others, est.n_tied)} other complete trials (not "
                      "significantly worse at 5%" + (": the choice among them is a coin toss)"
-                                                    if ev.n_tied else ")")])
-    rows.append(["test accuracy of the chosen configuration", f"{ev.test_accuracy:.4f}"])
+                                                    if est.n_tied else ")")])
+    rows.append(["test accuracy of the chosen configuration", f"{ev.test.accuracy:.4f}"])
     rows.append(["gap (test - estimate)", f"{ev.gap:+.4f}"])
-    if ev.ensemble_test_accuracy is not None:
-        rows.append([f"ensemble of the top {len(ev.ensemble_trials)} (averaged probabilities; "
-                     f"trials {', '.join(str(n) for n in ev.ensemble_trials)})",
-                     f"{ev.ensemble_test_accuracy:.4f} ({ev.ensemble_ci_low:.4f} to "
-                     f"{ev.ensemble_ci_high:.4f})"])
-        if ev.ensemble_estimate is not None:
-            rows.append(["ensemble estimate (its members' averaged out-of-fold probabilities)",
-                         f"{ev.ensemble_estimate:.4f} ({ev.ensemble_estimate_low:.4f} to "
-                         f"{ev.ensemble_estimate_high:.4f}, bootstrap over the non-test rows)"])
-            rows.append(["ensemble gap (test - its estimate)", f"{ev.ensemble_gap:+.4f}"])
-        else:
-            rows.append(["ensemble gap (test - the chosen trial's estimate)",
-                         f"{ev.ensemble_test_accuracy - ev.estimate:+.4f}"])
+    if ev.ensemble is not None:
+        rows += _ensemble_rows(ev.ensemble, est.value)
     return Table("selection", ["", "value"], rows)
+
+
+def _ensemble_rows(ens: Ensemble, estimate: float) -> list[list[str]]:
+    rows = [[f"ensemble of the top {len(ens.trials)} (averaged probabilities; "
+             f"trials {', '.join(str(n) for n in ens.trials)})",
+             f"{ens.test.accuracy:.4f} ({ens.test.low:.4f} to {ens.test.high:.4f})"]]
+    if ens.estimate is None:
+        return [*rows, ["ensemble gap (test - the chosen trial's estimate)",
+                        f"{ens.test.accuracy - estimate:+.4f}"]]
+    return [*rows,
+            ["ensemble estimate (its members' averaged out-of-fold probabilities)",
+             f"{ens.estimate.accuracy:.4f} ({ens.estimate.low:.4f} to "
+             f"{ens.estimate.high:.4f}, bootstrap over the non-test rows)"],
+            ["ensemble gap (test - its estimate)", f"{ens.gap:+.4f}"]]
 
 
 def frame_table(frame: pd.DataFrame, name: str, index: bool = False) -> Table:

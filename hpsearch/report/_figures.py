@@ -316,7 +316,7 @@ def plot_weight_tiles(summary: StudySummary, ax: Axes) -> Axes:
 def plot_confusion(summary: StudySummary, ax: Axes) -> Axes:
     """Confusion matrix of the best model on the test split (rows: true class)."""
     ev = summary.evaluation
-    counts = np.asarray(ev.confusion_matrix)
+    counts = np.asarray(ev.classes.confusion_matrix)
     n = len(counts)
     image = ax.imshow(counts, cmap="Blues")
     if n <= 20:
@@ -324,13 +324,14 @@ def plot_confusion(summary: StudySummary, ax: Axes) -> Axes:
         for (i, j), c in np.ndenumerate(counts):
             ax.text(j, i, str(c), ha="center", va="center", fontsize="x-small" if n > 10 else
                     "small", color="white" if c > threshold else "black")
-    labels = [str(c) for c in ev.class_names] if len(ev.class_names) == n else list(range(n))
+    names = ev.classes.names
+    labels = [str(c) for c in names] if len(names) == n else list(range(n))
     ax.set_xticks(range(n), labels, rotation=45 if n > 5 else 0, ha="right" if n > 5 else
                   "center", fontsize="small")
     ax.set_yticks(range(n), labels, fontsize="small")
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set(xlabel="predicted", ylabel="true",
-                  title=f"Test confusion matrix (accuracy {ev.test_accuracy:.3f})")
+                  title=f"Test confusion matrix (accuracy {ev.test.accuracy:.3f})")
     return ax
 
 
@@ -338,7 +339,7 @@ def draw_boundary(ax: Axes, boundary: dict[str, np.ndarray], index: int = 0,
                   point_size: float = 8) -> Axes:
     """Model ``index``'s predicted class over the plane, with the training and validation data.
 
-    ``boundary`` is ``hpsearch.results._evaluate.boundary_mesh``'s: ``zz`` is (n_models, M, M).
+    ``boundary`` is ``hpsearch.results.boundary_mesh``'s: ``zz`` is (n_models, M, M).
     """
     k = int(boundary["num_classes"])
     colors = [f"C{i % 10}" for i in range(k)]
@@ -469,8 +470,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Counts of true (rows) against predicted (columns) classes on the test split.",
                _one(plot_confusion),
                lambda s: None if s.evaluation is not None else "needs the test evaluation",
-               lambda s: (5.6 + 0.1 * len(s.evaluation.confusion_matrix),
-                          4.8 + 0.1 * len(s.evaluation.confusion_matrix))),
+               lambda s: (5.6 + 0.1 * len(s.evaluation.classes.confusion_matrix),
+                          4.8 + 0.1 * len(s.evaluation.classes.confusion_matrix))),
     FigureSpec("decision_boundary", "Decision boundary",
                "The best model's predicted class over the plane, with the training and "
                "validation points.", _one(plot_decision_boundary),

@@ -34,11 +34,11 @@ _MAX_TILES = 64
 
 @dataclass
 class Comparison:
-    """A comparison study's settings side by side (see ``hpsearch.results._tables.is_comparison``).
+    """A comparison study's settings side by side (see ``hpsearch.results.is_comparison``).
 
     Attributes:
         settings: one per distinct parameter combination, in trial order.
-        gap: ``hpsearch.results._tables.gap_table`` of the settings.
+        gap: ``hpsearch.results.gap_table`` of the settings.
         train_test: per setting, train and test loss and accuracy of the retrained model, as
             ``evaluate_settings`` stored them; None when not stored or not applicable.
         boundaries: the stored decision boundaries (``zz`` indexed like ``settings``), or None.
@@ -209,9 +209,10 @@ def _occupancy(study: Any, trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _best_history(study: Any, evaluation: Any) -> tuple[dict[str, list[float]] | None, str]:
-    if evaluation is not None and evaluation.history.get("loss"):
-        return dict(evaluation.history), (f"the model retrained from trial "
-                                          f"{evaluation.trial_number} with seed {evaluation.seed}")
+    if evaluation is not None and evaluation.retrained.history.get("loss"):
+        return dict(evaluation.retrained.history), (
+            f"the model retrained from trial {evaluation.trial.number} with seed "
+            f"{evaluation.trial.seed}")
     trial = best_trial(study)
     if trial is None:
         return None, ""
@@ -325,6 +326,69 @@ def _versions(study: Any) -> dict[str, dict[str, str]]:
     return {"as run": as_run, "report": now}
 
 
+def _state_notes(facts: dict[str, Any]) -> list[str]:
+    """What the trials' states leave out of the report: none yet, none complete, still running."""
+    notes = []
+    by_state = facts["by_state"]
+    if facts["n_trials"] == 0:
+        notes.append("This study has no trials yet.")
+    elif by_state["complete"] == 0:
+        notes.append("No trial has completed yet"
+                     + (f" ({by_state['failed']} failed, {by_state['pruned']} pruned)."
+                        if by_state["failed"] or by_state["pruned"] else "."))
+    if by_state["running"]:
+        notes.append(f"The study is still running ({by_state['running']} trials in flight): "
+                     "this report shows it as it was when the report was made.")
+    return notes
+
+
+def _shapes(evaluation: Any, dataset: Any) -> tuple[tuple[int, ...] | None,
+                                                     tuple[int, ...] | None]:
+    """(image_shape, input_shape) of the data, from the evaluation, else from the dataset."""
+    retrained = evaluation.retrained if evaluation is not None else None
+    image = retrained.image_shape if retrained is not None else None
+    if not image and dataset is not None:
+        image = dataset.image_shape
+    shape = (retrained.input_shape if retrained is not None else
+             dataset.input_shape if dataset is not None else None)
+    return (tuple(image) if image else None), (tuple(shape) if shape is not None else None)
+
+
+def _model_notes(evaluation: Any, model: Any, n_complete: int, input_shape: Any,
+                 dataset: Any) -> list[str]:
+    """What the figures drawn from the best model leave out, and why."""
+    notes = []
+    if evaluation is None and n_complete:
+        notes.append("No test evaluation stored: run `hpsearch best` for the test accuracy, the "
+                     "confusion matrix and the figures drawn from the best model.")
+    elif evaluation is not None and model is None:
+        notes.append("The best model's file could not be read; figures drawn from it are left "
+                     "out.")
+    if model is not None and input_shape == (2,) and dataset is None:
+        notes.append("The data were not loaded, so the decision boundary is left out.")
+    return notes
+
+
+def _study_meta(study: Any, config: Any) -> dict[str, Any]:
+    """The ``StudySummary`` fields that describe the study: as stored, else from its file."""
+    from hpsearch.storage import redact
+
+    attrs = study.user_attrs
+    return {
+        "name": study.study_name,
+        "description": getattr(config, "description", "") or "",
+        "metric": attrs.get(A.STUDY_METRIC, getattr(config, "metric", "val_accuracy")),
+        "dataset": attrs.get(A.STUDY_DATASET, getattr(config, "dataset", "")),
+        "fingerprint": attrs.get(A.STUDY_FINGERPRINT, ""),
+        "sampler": attrs.get(A.STUDY_SAMPLER, getattr(config, "sampler", "")),
+        "pruner": attrs.get(A.STUDY_PRUNER, getattr(config, "pruner", "")),
+        "config_text": redact(attrs.get(A.STUDY_CONFIG_TEXT) or getattr(config, "text", "")),
+        "config_path": redact(str(attrs.get(A.STUDY_CONFIG_PATH)
+                                  or getattr(config, "source", "") or "")),
+        "versions": _versions(study),
+    }
+
+
 def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: Any = None,
                   settings: Any = None) -> StudySummary:
     """Compute everything the report shows.
@@ -340,56 +404,20 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: A
     Returns:
         The summary; ``notes`` says what could not be shown and why.
     """
-    from hpsearch.storage import redact
-
-    attrs = study.user_attrs
     trials = _with_best_so_far(trials_frame(study, config))
     facts = summary_facts(study, config)
     searched, log_params = _searched(study, config, trials)
-    notes: list[str] = []
-    by_state = facts["by_state"]
-    if facts["n_trials"] == 0:
-        notes.append("This study has no trials yet.")
-    elif by_state["complete"] == 0:
-        notes.append("No trial has completed yet"
-                     + (f" ({by_state['failed']} failed, {by_state['pruned']} pruned)."
-                        if by_state["failed"] or by_state["pruned"] else "."))
-    if by_state["running"]:
-        notes.append(f"The study is still running ({by_state['running']} trials in flight): "
-                     "this report shows it as it was when the report was made.")
+    notes = _state_notes(facts)
     importances, importance_note = _importances(study, trials, searched)
     if importance_note and facts["n_trials"]:
         notes.append(importance_note)
     best_history, source = _best_history(study, evaluation)
-
     model = _load_model(evaluation)
-    if evaluation is None and by_state["complete"]:
-        notes.append("No test evaluation stored: run `hpsearch best` for the test accuracy, the "
-                     "confusion matrix and the figures drawn from the best model.")
-    elif evaluation is not None and model is None:
-        notes.append("The best model's file could not be read; figures drawn from it are left "
-                     "out.")
-    image_shape = (tuple(evaluation.image_shape) if evaluation is not None
-                   and evaluation.image_shape else
-                   tuple(dataset.image_shape) if dataset is not None
-                   and dataset.image_shape is not None else None)
-    input_shape = (tuple(evaluation.input_shape) if evaluation is not None else
-                   tuple(dataset.input_shape) if dataset is not None else None)
-    if model is not None and input_shape == (2,) and dataset is None:
-        notes.append("The data were not loaded, so the decision boundary is left out.")
+    image_shape, input_shape = _shapes(evaluation, dataset)
+    notes += _model_notes(evaluation, model, facts["by_state"]["complete"], input_shape, dataset)
     grid = grid_table(study, config)
     return StudySummary(
-        name=study.study_name,
-        description=getattr(config, "description", "") or "",
-        metric=attrs.get(A.STUDY_METRIC, getattr(config, "metric", "val_accuracy")),
-        dataset=attrs.get(A.STUDY_DATASET, getattr(config, "dataset", "")),
-        fingerprint=attrs.get(A.STUDY_FINGERPRINT, ""),
-        sampler=attrs.get(A.STUDY_SAMPLER, getattr(config, "sampler", "")),
-        pruner=attrs.get(A.STUDY_PRUNER, getattr(config, "pruner", "")),
-        config_text=redact(attrs.get(A.STUDY_CONFIG_TEXT) or getattr(config, "text", "")),
-        config_path=redact(str(attrs.get(A.STUDY_CONFIG_PATH)
-                               or getattr(config, "source", "") or "")),
-        versions=_versions(study),
+        **_study_meta(study, config),
         trials=trials,
         intermediate=intermediate_frame(study),
         facts=facts,

@@ -14,7 +14,7 @@ from typing import Any
 
 from hpsearch.study import StoredStudy
 
-__all__ = ["AfterSearch", "after_search", "evaluate", "export", "report"]
+__all__ = ["AfterSearch", "after_search", "describe", "evaluate", "export", "report"]
 
 
 @dataclass
@@ -34,7 +34,7 @@ class AfterSearch:
 
 def export(stored: StoredStudy) -> dict[str, Path]:
     """Write the trials tables (CSV, Parquet) under the study's folder."""
-    from hpsearch.results._tables import export_tables
+    from hpsearch.results._export import export_tables
 
     return export_tables(stored.study, stored.run_dir, stored.config)
 
@@ -44,7 +44,7 @@ def evaluate(stored: StoredStudy, dataset: Any, *, extra_seeds: int = 0,
     """Retrain the best configuration, score the test split once; compare settings if asked.
 
     Returns:
-        The ``hpsearch.results._evaluate.Evaluation``.
+        The ``hpsearch.results.Evaluation``.
     """
     from hpsearch.results._evaluate import evaluate_best, evaluate_settings
 
@@ -59,7 +59,7 @@ def evaluate(stored: StoredStudy, dataset: Any, *, extra_seeds: int = 0,
 def report(stored: StoredStudy, dataset: Any = None, evaluation: Any = None) -> Any:
     """Write ``report.html`` and ``report.md`` from what is stored."""
     from hpsearch.report import write_report
-    from hpsearch.results._evaluate import load_evaluation
+    from hpsearch.results._evaluation import load_evaluation
 
     if evaluation is None:
         evaluation = load_evaluation(stored.run_dir)
@@ -79,7 +79,7 @@ def after_search(stored: StoredStudy, dataset: Any, *, evaluate_best: bool = Tru
         write_report: write the report.
         say: called with one line per step done (the CLI prints them).
     """
-    from hpsearch.results._tables import best_trial
+    from hpsearch.results._trials import best_trial
 
     done = AfterSearch(tables=export(stored))
     say("tables: " + ", ".join(str(p) for p in done.tables.values()))
@@ -93,6 +93,6 @@ def after_search(stored: StoredStudy, dataset: Any, *, evaluate_best: bool = Tru
 
 
 def describe(evaluation: Any) -> str:
-    """One line for an evaluation."""
+    """One line for an evaluation (``Evaluation.summary``; anything else as text)."""
     text = getattr(evaluation, "summary", None)
     return text() if callable(text) else str(evaluation)

@@ -18,9 +18,11 @@ import numpy as np
 
 from hpsearch.study._space import hidden_dims
 
-__all__ = ["TrialResult", "build_model", "fit", "predict_proba", "split_seed", "train_trial"]
+__all__ = ["SCORE_CHUNK", "TrialResult", "build_model", "fit", "predict_proba", "split_seed",
+           "train_trial"]
 
-_CHUNK = 2000  # rows scored per forward pass (bounds activation memory on CIFAR-sized data)
+#: Rows scored per forward pass outside training (bounds activation memory on CIFAR-sized data).
+SCORE_CHUNK = 2000
 
 # report(epoch, val_acc) -> True when the trial should stop (pruned).
 ReportFn = Callable[[int, float], bool]
@@ -75,8 +77,8 @@ class TrialResult:
 
 def predict_proba(model: Any, X: np.ndarray) -> np.ndarray:
     """``(N, num_classes)`` softmax probabilities of ``model`` on ``X``, in test mode."""
-    scores = np.concatenate([np.asarray(model.loss(X[i:i + _CHUNK]), dtype=np.float64)
-                             for i in range(0, len(X), _CHUNK)])
+    scores = np.concatenate([np.asarray(model.loss(X[i:i + SCORE_CHUNK]), dtype=np.float64)
+                             for i in range(0, len(X), SCORE_CHUNK)])
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 
@@ -160,9 +162,9 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         epoch_callback: the Solver's ``epoch_callback(epoch, train_acc, val_acc, loss)``.
         verbose: let the Solver print progress.
         keep: "best": the model ends with the parameters of its best epoch by validation
-            accuracy (the Solver's way); "last": with those of its last epoch, as when there is
-            no held-out data to choose an epoch by (a refit on all non-test data, and the
-            cross-validation folds that estimate it).
+            accuracy; "last": with those of its last epoch, as when there is no held-out data
+            to choose an epoch by (a refit on all non-test data, and the cross-validation folds
+            that estimate it). The Solver's ``restore_best`` does either.
 
     Returns:
         (model, solver) after training.
@@ -181,16 +183,6 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         transform = functools.partial(netcore.random_flip, image_shape=tuple(image_shape))
     if keep not in ("best", "last"):
         raise ValueError(f"keep = {keep!r}; expected 'best' or 'last'")
-    last: dict[str, Any] = {}
-    if keep == "last":
-        inner = epoch_callback
-
-        def epoch_callback(epoch: int, train_acc: float, val_acc: float, loss: float) -> bool:
-            last["params"] = {k: v.copy() for k, v in model.params.items()}
-            last["bn"] = [{k: np.copy(v) for k, v in p.items() if k.startswith("running_")}
-                          for p in getattr(model, "bn_params", None) or []]
-            return bool(inner(epoch, train_acc, val_acc, loss)) if inner is not None else False
-
     budget: dict[str, int] = {"num_epochs": int(params["num_epochs"])}
     if params.get("num_iterations") is not None:
         budget["num_iterations"] = int(params["num_iterations"])
@@ -205,13 +197,10 @@ def fit(params: Mapping[str, Any], data: Mapping[str, np.ndarray], input_shape: 
         patience=params.get("patience"),
         transform=transform,
         epoch_callback=epoch_callback,
+        restore_best=keep == "best",
         **budget,
     )
     solver.train()
-    if last:  # undo the Solver's restore of its best epoch
-        model.params.update(last["params"])
-        for p, stats in zip(getattr(model, "bn_params", None) or [], last["bn"], strict=False):
-            p.update(stats)
     return model, solver
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.datasets import load_dataset
 from hpsearch.results import after_search, trials_frame
 from hpsearch.search import run_study
 from hpsearch.study import find_study, parse_study_config
@@ -43,7 +42,7 @@ ensemble = 2
 @pytest.mark.usefixtures("ray_local")
 def test_cross_validated_study_end_to_end(tmp_path):
     config = parse_study_config(STUDY, tmp_path / "cv.toml")
-    dataset = load_dataset(config.dataset, seed=config.seed, **dict(config.dataset_options))
+    dataset = config.load_data()
     assert dataset.n_folds == 3  # the study file's [selection] folds reached the dataset
     summary = run_study(config, runs_dir=tmp_path, progress=False, dataset=dataset)
     assert summary.n_complete + summary.n_pruned + summary.n_failed == 8
@@ -60,10 +59,10 @@ def test_cross_validated_study_end_to_end(tmp_path):
     assert complete["fold_values"].notna().all()
     done = after_search(stored, dataset, write_report=True)
     evaluation = done.evaluation
-    assert evaluation.refit and len(evaluation.fold_values) == 3
-    assert evaluation.estimate == pytest.approx(summary.best_value)
+    assert evaluation.retrained.refit and len(evaluation.estimate.fold_values) == 3
+    assert evaluation.estimate.value == pytest.approx(summary.best_value)
     if summary.n_complete >= 2:
-        assert len(evaluation.ensemble_trials) == 2
+        assert len(evaluation.ensemble.trials) == 2
     # Complete trials kept their out-of-fold probabilities; the ensemble is estimated from them.
     import numpy as np
 
@@ -74,12 +73,12 @@ def test_cross_validated_study_end_to_end(tmp_path):
     for t in stored.study.trials:
         assert (kept[t.number] is not None) == (t.state.name == "COMPLETE")
     if summary.n_complete >= 2:
-        mean = np.mean([kept[n] for n in evaluation.ensemble_trials], axis=0)
-        assert evaluation.ensemble_estimate == pytest.approx(float((mean.argmax(1) == y).mean()))
-        assert evaluation.ensemble_gap == pytest.approx(
-            evaluation.ensemble_test_accuracy - evaluation.ensemble_estimate)
-        assert (evaluation.ensemble_estimate_low <= evaluation.ensemble_estimate
-                <= evaluation.ensemble_estimate_high)
+        ensemble = evaluation.ensemble
+        mean = np.mean([kept[n] for n in ensemble.trials], axis=0)
+        assert ensemble.estimate.accuracy == pytest.approx(float((mean.argmax(1) == y).mean()))
+        assert ensemble.estimate.n == len(y)
+        assert ensemble.gap == pytest.approx(ensemble.test.accuracy - ensemble.estimate.accuracy)
+        assert ensemble.estimate.low <= ensemble.estimate.accuracy <= ensemble.estimate.high
     html = done.report.html.read_text()
     assert "gap (test - estimate)" in html
     if summary.n_complete >= 2:
@@ -101,7 +100,7 @@ FIRST_FOLD = STUDY.replace('name = "cv"', 'name = "cv-first"').replace(
 def test_first_fold_pruning_stops_hopeless_trials_inside_their_first_fold(tmp_path):
     config = parse_study_config(FIRST_FOLD, tmp_path / "cv-first.toml")
     assert config.selection.first_fold_pruning
-    dataset = load_dataset(config.dataset, seed=config.seed, **dict(config.dataset_options))
+    dataset = config.load_data()
     summary = run_study(config, runs_dir=tmp_path, progress=False, dataset=dataset)
     assert summary.n_failed == 0 and summary.n_complete + summary.n_pruned == 16
     trials = find_study("cv-first", tmp_path).study.trials

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from hpsearch.datasets import load_dataset
 from hpsearch.report import comparison_section
 from hpsearch.results import (
     comparison_settings,
@@ -30,7 +29,7 @@ def _config(name: str, dataset: str, space: str, sampler: str = "grid", n_trials
 
 
 def _run(config, tmp_path):
-    dataset = load_dataset(config.dataset, None, seed=config.seed, **dict(config.dataset_options))
+    dataset = config.load_data()
     run_study(config, runs_dir=tmp_path, progress=False, dataset=dataset)
     study = optuna.load_study(study_name=config.name,
                               storage=f"sqlite:///{tmp_path / config.name / 'study.db'}")

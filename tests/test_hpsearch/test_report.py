@@ -124,10 +124,10 @@ def test_completed_study_with_evaluation(tmp_path, digits):
     assert facts["trials"].startswith(f"{len(stored)} (")
     assert facts["best validation accuracy"] == f"{stored[0].value:.4f} (trial {stored[0].number})"
     ev = dict(tables["evaluation"][1:])
-    assert ev["test accuracy"] == f"{evaluation.test_accuracy:.4f}"
+    assert ev["test accuracy"] == f"{evaluation.test.accuracy:.4f}"
     assert ev["trial"] == str(stored[0].number)
     # Trained on train alone, the retrained model's validation accuracy is a held-out score.
-    assert ev["validation accuracy retrained"] == f"{evaluation.retrained_val_accuracy:.4f}"
+    assert ev["validation accuracy retrained"] == f"{evaluation.retrained.val_accuracy:.4f}"
     assert len(tables["per-class"]) == 1 + digits.num_classes
     # The study file is shown, with the storage password redacted; the description escaped.
     assert "s3cret" not in html_text and "s3cret" not in md_text

@@ -11,10 +11,13 @@ from _studies import DIGITS_SPACE, GRID_SPACE, build_study, make_config
 from hpsearch import _attrs as A
 from hpsearch.results import (
     best_trial,
+    count_states,
     export_tables,
     grid_table,
     intermediate_frame,
     param_columns,
+    rank_key,
+    ranked_trials,
     summary_facts,
     trials_frame,
 )
@@ -187,15 +190,35 @@ def test_best_trial_is_the_highest_complete_value_earliest_on_ties(tmp_path):
     assert summary_facts(study)["best_trial"] == best.number
 
 
-def test_best_trial_does_not_import_matplotlib():
+def test_best_trial_imports_neither_pandas_nor_matplotlib():
+    # The search driver imports best_trial from the face: pandas and matplotlib stay out of it.
     import subprocess
     import sys
 
-    code = ("import sys; from hpsearch.results._tables import best_trial; "
-            "print('matplotlib' in sys.modules)")
+    code = ("import sys; from hpsearch.results import best_trial; "
+            "print('pandas' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
+
+
+def test_one_ranking_everywhere(tmp_path):
+    # best_trial, the ranked list (ensembles, ties) and summary_facts agree, ties to the earlier.
+    study = optuna.create_study(direction="maximize",
+                                storage=f"sqlite:///{tmp_path / 'rank.db'}")
+    for value in (0.7, 0.9, 0.8, 0.9):
+        trial = study.ask()
+        trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True)
+        study.tell(trial, value)
+    failed = study.ask()
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    ranked = ranked_trials(study)
+    assert [t.number for t in ranked] == [1, 3, 2, 0]
+    assert sorted(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)),
+                  key=rank_key) == ranked
+    assert best_trial(study).number == ranked[0].number == summary_facts(study)["best_trial"]
+    assert count_states(study.trials) == {"complete": 4, "pruned": 0, "failed": 1,
+                                          "running": 0, "waiting": 0}
 
 
 def test_export_is_atomic(mixed, tmp_path, monkeypatch):

@@ -10,7 +10,15 @@ import hpsearch.results._evaluate as ev
 from hpsearch import _attrs as A
 from hpsearch.datasets import load_dataset, with_folds
 from hpsearch.report import write_report
-from hpsearch.results import TRIAL_FOLD_VALUES, fold_values, selection, trials_frame
+from hpsearch.results import (
+    TRIAL_FOLD_VALUES,
+    EvaluationError,
+    best_estimate,
+    fold_values,
+    load_ensemble,
+    load_evaluation,
+    trials_frame,
+)
 from hpsearch.study import resolve_params
 from hpsearch.training import fit, train_trial
 
@@ -158,15 +166,15 @@ def _cv_study(tmp_path, folds_by_trial):
     return study, config
 
 
-def test_selection_estimate_interval_and_ties(tmp_path):
+def test_best_estimate_interval_and_ties(tmp_path):
     study, config = _cv_study(tmp_path, [
         [0.97, 0.95, 0.97, 0.96, 0.96],  # 0: tied with the best (paired differences straddle 0)
         [0.96, 0.96, 0.97, 0.97, 0.96],  # 1: the best
         [0.80, 0.82, 0.81, 0.80, 0.83],  # 2: clearly worse
     ])
-    chosen = selection(study, config)
-    assert chosen.trial == 1 and chosen.estimate == pytest.approx(0.964)
-    assert chosen.low < chosen.estimate < chosen.high
+    chosen = best_estimate(study, config)
+    assert chosen.trial == 1 and chosen.value == pytest.approx(0.964)
+    assert chosen.low < chosen.value < chosen.high
     assert chosen.fold_values == (0.96, 0.96, 0.97, 0.97, 0.96)
     assert chosen.tied == (0,)
     assert "5 folds" in chosen.basis
@@ -184,13 +192,13 @@ def test_fold_values_fall_back_on_reported_steps(tmp_path):
     assert fold_values(trial, cv) == [0.9, 0.8]
 
 
-def test_single_split_selection_uses_the_split_size(tmp_path, moons):
+def test_single_split_estimate_uses_the_split_size(tmp_path, moons):
     config = make_config("one", MOONS_SPACE, dataset=MOONS)
     study = build_study(tmp_path / "db", config, ["complete"] * 4, fingerprint=moons.fingerprint)
-    assert selection(study, config).low is None
-    chosen = selection(study, config, n_val=80)
-    assert chosen.low < chosen.estimate and "80 examples" in chosen.basis
-    assert selection(build_study(tmp_path / "e", config, ["failed"]), config) is None
+    assert best_estimate(study, config).low is None
+    chosen = best_estimate(study, config, n_val=80)
+    assert chosen.low < chosen.value and "80 examples" in chosen.basis
+    assert best_estimate(build_study(tmp_path / "e", config, ["failed"]), config) is None
 
 
 def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
@@ -204,33 +212,35 @@ def test_refit_and_ensemble_read_the_test_split_once(tmp_path, moons):
     counting = CountingDataset(moons)
     evaluation = ev.evaluate_best(study, config, counting, tmp_path, n_bootstrap=100)
     assert counting.test_reads == {"X_test": 1, "y_test": 1}
-    assert evaluation.refit and evaluation.train_on_val
-    assert len(evaluation.ensemble_trials) == 3
-    assert evaluation.ensemble_trials[0] == evaluation.trial_number
-    assert 0.0 <= evaluation.ensemble_test_accuracy <= 1.0
-    assert evaluation.gap == pytest.approx(evaluation.test_accuracy - evaluation.estimate)
-    assert evaluation.n_tied is not None
-    again = ev.load_evaluation(tmp_path)
-    assert again.ensemble_test_accuracy == evaluation.ensemble_test_accuracy
+    assert evaluation.retrained.refit and evaluation.retrained.train_on_val
+    ensemble = evaluation.ensemble
+    assert len(ensemble.trials) == 3
+    assert ensemble.trials[0] == evaluation.trial.number
+    assert 0.0 <= ensemble.test.accuracy <= 1.0
+    assert evaluation.gap == pytest.approx(evaluation.test.accuracy - evaluation.estimate.value)
+    assert evaluation.estimate.n_tied is not None
+    again = load_evaluation(tmp_path)
+    assert again.ensemble.test == ensemble.test
     # the ensemble is kept: its models, loaded back, predict what was tested
     import numpy as np
 
     from hpsearch.training import predict_proba
 
-    assert again.ensemble_models[0] == "model.npz" and len(again.ensemble_models) == 3
-    models = ev.load_ensemble(tmp_path)
+    assert again.ensemble.models[0] == "model.npz" and len(again.ensemble.models) == 3
+    models = load_ensemble(tmp_path)
     probs = np.mean([predict_proba(m, moons.X_test) for m in models], axis=0)
-    assert float((probs.argmax(1) == moons.y_test).mean()) == evaluation.ensemble_test_accuracy
+    assert float((probs.argmax(1) == moons.y_test).mean()) == ensemble.test.accuracy
     assert "gap" in evaluation.summary() and "ensemble of 3" in evaluation.summary()
     # the report sets the estimate beside the test result
     paths = write_report(study, config, tmp_path, evaluation=evaluation)
     html = paths.html.read_text()
     assert 'class="selection"' in html and "gap (test - estimate)" in html
     assert "ensemble of the top 3" in paths.markdown.read_text()
-    assert f"{evaluation.n_tied} of the 4 other complete trials" in paths.markdown.read_text()
+    assert (f"{evaluation.estimate.n_tied} of the 4 other complete trials"
+            in paths.markdown.read_text())
     # trials without out-of-fold probabilities: no ensemble estimate, and the report says
     # against what its gap is taken
-    assert evaluation.ensemble_estimate is None and evaluation.ensemble_gap is None
+    assert ensemble.estimate is None and ensemble.gap is None
     assert "ensemble gap (test - the chosen trial's estimate)" in paths.markdown.read_text()
 
 
@@ -238,9 +248,8 @@ def test_without_selection_options_nothing_changes(tmp_path, moons):
     config = make_config("plain", MOONS_SPACE, dataset=MOONS)
     study = build_study(tmp_path / "db", config, ["complete"] * 3, fingerprint=moons.fingerprint)
     evaluation = ev.evaluate_best(study, config, moons, tmp_path, n_bootstrap=100)
-    assert not evaluation.refit and not evaluation.train_on_val
-    assert evaluation.ensemble_trials == [] and evaluation.ensemble_test_accuracy is None
-    assert evaluation.ensemble_models == [] and not (tmp_path / "best" / "ensemble").exists()
-    with pytest.raises(ev.EvaluationError, match="no evaluated ensemble"):
-        ev.load_ensemble(tmp_path)
-    assert evaluation.estimate == evaluation.val_accuracy
+    assert not evaluation.retrained.refit and not evaluation.retrained.train_on_val
+    assert evaluation.ensemble is None and not (tmp_path / "best" / "ensemble").exists()
+    with pytest.raises(EvaluationError, match="no evaluated ensemble"):
+        load_ensemble(tmp_path)
+    assert evaluation.estimate.value == evaluation.trial.val_accuracy

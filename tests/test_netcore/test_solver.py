@@ -130,6 +130,49 @@ def test_histories_lr_decay_and_best_params(digits):
     assert not solver.stopped_early
 
 
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_restore_best_chooses_the_best_or_the_last_epoch(digits, restore_best):
+    # A high learning rate makes the validation accuracy fall after its peak, so the best and
+    # the last epoch differ; batch norm has running statistics to restore too.
+    def run(**kwargs):
+        model = nc.FullyConnectedNet(
+            [32], input_dim=64, normalization="batchnorm", weight_scale="he", seed=2
+        )
+        seen = []
+        solver = nc.Solver(
+            model,
+            _data(digits, 300),
+            update_rule="sgd",
+            optim_config={"learning_rate": 2.0},
+            batch_size=50,
+            num_epochs=6,
+            seed=0,
+            verbose=False,
+            epoch_callback=lambda *_: seen.append(
+                ({k: v.copy() for k, v in model.params.items()},
+                 np.copy(model.bn_params[0]["running_mean"]))
+            ),
+            **kwargs,
+        ).train()
+        return model, solver, seen
+
+    model, solver, seen = run(restore_best=restore_best)
+    best = solver.val_acc_history.index(solver.best_val_acc)
+    assert best != len(seen) - 1, "the test needs a last epoch worse than the best"
+    kept_params, kept_mean = seen[best] if restore_best else seen[-1]
+    for k, w in model.params.items():
+        np.testing.assert_array_equal(w, kept_params[k])
+        assert w.base is None  # the model's own arrays, not views into the update buffer
+    np.testing.assert_array_equal(model.bn_params[0]["running_mean"], kept_mean)
+    accuracy = solver.check_accuracy(digits["X_val"], digits["y_val"])
+    assert accuracy == solver.val_acc_history[best if restore_best else -1]
+    for k, v in solver.best_params.items():  # the best epoch is known either way
+        np.testing.assert_array_equal(v, seen[best][0][k])
+    default, _, _ = run()
+    for k, w in default.params.items():  # restoring the best is the default
+        np.testing.assert_array_equal(w, seen[best][0][k])
+
+
 def test_num_iterations_overrides_epochs_with_a_partial_last_epoch(digits):
     model = nc.TwoLayerNet(64, 16, 10, seed=0)
     solver = nc.Solver(
