@@ -1,7 +1,7 @@
 """Dispatch benchmark: hpsearch against plain Optuna and Ray Tune + OptunaSearch, side by side.
 
 Workload (issue 4): digits, 40 trials of 20 epochs, 2 trials in flight, the same search space and
-the same training code (hpsearch.training._trial.fit) for every engine. Each engine runs ``--repeats``
+the same training code (hpsearch.training.fit) for every engine. Each engine runs ``--repeats``
 times; the table shows medians. Dispatch efficiency = summed trial time / (wall time x in flight).
 
     python bench/bench_dispatch.py --repeats 3
@@ -46,6 +46,8 @@ update_rule = {{ choices = ["sgd_momentum", "adam"] }}
 name = "{pruner}"
 {pruner_options}
 """
+# ``[study] reproducible = true``, added under [study] for the reproducible variants
+REPRODUCIBLE = "reproducible = true\n"
 
 
 class _PeakRSS:
@@ -128,21 +130,26 @@ def settle(limit_s: float = 30.0, threshold: float = 0.15) -> float:
     return time.perf_counter() - t0
 
 
-def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner: str):
+def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner: str,
+            reproducible: bool = False):
     from hpsearch.study import load_study_config
 
     options = "n_startup_trials = 5\nn_warmup_steps = 5" if pruner == "median" else ""
     path = tmp / f"{name}.toml"
-    path.write_text(STUDY.format(name=name, seed=seed, n_trials=n_trials, epochs=epochs,
-                                 pruner=pruner, pruner_options=options))
+    text = STUDY.format(name=name, seed=seed, n_trials=n_trials, epochs=epochs,
+                        pruner=pruner, pruner_options=options)
+    if reproducible:
+        text = text.replace("[dataset]", REPRODUCIBLE + "[dataset]", 1)
+    path.write_text(text)
     return load_study_config(path)
 
 
 def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
-                 in_flight: int = 2) -> dict:
+                 in_flight: int = 2, reproducible: bool = False) -> dict:
     from hpsearch.search import run_study
 
-    config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}", seed, n_trials, epochs, pruner)
+    config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}{'_rep' * reproducible}", seed,
+                     n_trials, epochs, pruner, reproducible)
     t0 = time.perf_counter()
     summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=in_flight, progress=False)
     wall = time.perf_counter() - t0
@@ -241,7 +248,7 @@ def first_result_fresh(tmp: Path, seed: int) -> float:
     """Seconds from a fresh process calling run_study (Ray start included) to the first result."""
     code = (
         "import json, sys; from pathlib import Path;"
-        "from hpsearch.study._config import load_study_config; from hpsearch.search._driver import run_study;"
+        "from hpsearch.study import load_study_config; from hpsearch.search import run_study;"
         f"c = load_study_config({str(tmp / 'first.toml')!r});"
         f"s = run_study(c, runs_dir=Path({str(tmp / 'first_runs')!r}), progress=False);"
         "print(json.dumps({'first': s.first_result_s}))"
@@ -270,6 +277,10 @@ def main() -> None:
     engines = {
         "hpsearch (no pruning)": lambda t, s, n: run_hpsearch(t, s, n, ep, "none", k),
         "hpsearch (median pruning)": lambda t, s, n: run_hpsearch(t, s, n, ep, "median", k),
+        "hpsearch reproducible (no pruning)":
+            lambda t, s, n: run_hpsearch(t, s, n, ep, "none", k, reproducible=True),
+        "hpsearch reproducible (median pruning)":
+            lambda t, s, n: run_hpsearch(t, s, n, ep, "median", k, reproducible=True),
         "optuna n_jobs=1": lambda t, s, n: run_optuna(t, s, n, ep, 1),
         "optuna n_jobs=2": lambda t, s, n: run_optuna(t, s, n, ep, 2),
     }

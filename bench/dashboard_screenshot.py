@@ -76,7 +76,7 @@ def main() -> int:
     procs = []
     try:
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "hpsearch.cli._main", "run", str(work / "watched.toml"),
+            [sys.executable, "-m", "hpsearch", "run", str(work / "watched.toml"),
              "--runs-dir", str(runs), "--no-progress"], cwd=work))
         deadline = time.monotonic() + 180
         while _running_points(url) < args.points:
@@ -85,7 +85,7 @@ def main() -> int:
                 return 1
             time.sleep(0.5)
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "hpsearch.cli._main", "dashboard", "watched", "--runs-dir", str(runs),
+            [sys.executable, "-m", "hpsearch", "dashboard", "watched", "--runs-dir", str(runs),
              "--port", str(port)], cwd=work))
         base = f"http://127.0.0.1:{port}/dashboard/studies/1"
         for _ in range(100):

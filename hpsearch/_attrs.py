@@ -16,6 +16,7 @@ STUDY_SAMPLER = "sampler"
 STUDY_PRUNER = "pruner"
 STUDY_TARGET = "target_trials"  # the latest run's target (a run's --n-trials overrides the file)
 STUDY_VERSIONS = "versions"  # {"hpsearch": ..., "numpy": ..., "optuna": ..., "ray": ...}
+STUDY_LAG = "reproducible_lag"  # a reproducible study's lag (search/_scheduling.py: Lagged)
 
 # --- trial.user_attrs -------------------------------------------------------------------------
 TRIAL_SEED = "seed"  # int, derived from the study seed and the trial number

@@ -46,6 +46,9 @@ class PruningChannel:
         for future in getattr(self, "_waiting", {}).values():
             if not future.done():
                 future.set_result(STOP)
+        for _, future in getattr(self, "_until_told", []):
+            if not future.done():  # its report sees the new key and is answered STOP
+                future.set_result(None)
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
         self._first_fold_at_finish = False
@@ -56,12 +59,17 @@ class PruningChannel:
         self._event = asyncio.Event()
         self._live: list[Report | Started] = []
         self._stop: set[int] = set()
+        # Reproducible studies: a trial's decisions use the first trials the driver told, by
+        # count (``visible``); a report waits until the channel has learned that many.
+        self._base = self._base_first_fold = 0
+        self._told = 0  # trials the driver said finished, since the study began
+        self._until_told: list[tuple[int, asyncio.Future[None]]] = []
         self._key += 1
         return self._key
 
     def attach(self, mirror: PruneMirror) -> None:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
-        self._mirror = mirror
+        self._mirror, self._base = mirror, mirror.learned
 
     def attach_first_fold(self, mirror: PruneMirror, at_finish: bool = False) -> None:
         """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
@@ -73,6 +81,7 @@ class PruningChannel:
                 not as soon as the fold ends, which depends on the workers' timing.
         """
         self._first_fold, self._first_fold_at_finish = mirror, at_finish
+        self._base_first_fold = mirror.learned
 
     def never_prune(self) -> None:
         """No pruner: answer every report at once (still kept for the live view)."""
@@ -87,8 +96,21 @@ class PruningChannel:
         if key == self._key:
             self._live.append(Started(trial, node, node_ip, started_at))
 
-    async def report(self, key: int, trial: int, epoch: int, value: float) -> int:
-        """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``."""
+    async def _told_at_least(self, visible: int | None) -> None:
+        """Return once the driver has told ``visible`` trials (None: at once)."""
+        if visible is None or self._told >= visible:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._until_told.append((visible, future))
+        await future
+
+    async def report(self, key: int, trial: int, epoch: int, value: float,
+                     visible: int | None = None) -> int:
+        """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``.
+
+        ``visible``: decide on the study's first trials only, up to this many told in this run
+        (a reproducible study's deterministic set), once the driver has told them.
+        """
         if key != self._key:
             return STOP
         self._live.append(Report(trial, epoch, value))
@@ -100,7 +122,13 @@ class PruningChannel:
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
-            return PRUNE if self._mirror.report(trial, epoch, value) else GO
+            limit = None
+            if visible is not None:
+                await self._told_at_least(visible)
+                if key != self._key or trial in self._stop:
+                    return STOP
+                limit = self._base + visible
+            return PRUNE if self._mirror.report(trial, epoch, value, limit=limit) else GO
         if self._never:
             return GO
         future = asyncio.get_running_loop().create_future()
@@ -109,13 +137,18 @@ class PruningChannel:
         self._event.set()
         return await future
 
-    def report_epoch(self, key: int, trial: int, epoch: int, value: float) -> int:
+    async def report_epoch(self, key: int, trial: int, epoch: int, value: float,
+                           visible: int | None = None) -> int:
         """One epoch of a cross-validated trial's first fold: ``GO``, ``PRUNE`` or ``STOP``."""
         if key != self._key or trial in self._stop:
             return STOP
         if self._first_fold is None:
             return GO
-        return PRUNE if self._first_fold.report(trial, epoch, value) else GO
+        limit = None
+        if visible is not None:
+            await self._told_at_least(visible)
+            limit = self._base_first_fold + visible
+        return PRUNE if self._first_fold.report(trial, epoch, value, limit=limit) else GO
 
     def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:
         """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
@@ -156,6 +189,14 @@ class PruningChannel:
     def finish(self, trial: int, state: str, value: float | None) -> None:
         """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner."""
         self._stop.discard(trial)
+        self._told += 1
+        waiting, self._until_told = self._until_told, []
+        for visible, future in waiting:
+            if self._told >= visible:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                self._until_told.append((visible, future))
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
         if self._first_fold is not None:  # still open only when it ended inside fold 1

@@ -87,10 +87,11 @@ class RayLauncher:
             self._slots, self._resized = cluster_slots(self._options.cpus), now
         return self._slots
 
-    def launch(self, number: int, params: dict[str, Any], seed: int) -> None:
+    def launch(self, number: int, params: dict[str, Any], seed: int,
+               visible: int | None = None) -> None:
         """Submit trial ``number`` as a Ray task."""
         ref = launch_trial(params, self._dataset_ref, seed, number, channel=self.channel,
-                           key=self._key, options=self._options)
+                           key=self._key, options=self._options, visible=visible)
         self._refs[number], self._numbers[ref] = ref, number
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:

@@ -72,8 +72,12 @@ class Launcher(Protocol):
         """Trials the cluster can run at once now."""
         ...
 
-    def launch(self, number: int, params: dict[str, Any], seed: int) -> None:
-        """Start trial ``number`` with its resolved parameters and seed."""
+    def launch(self, number: int, params: dict[str, Any], seed: int,
+               visible: int | None = None) -> None:
+        """Start trial ``number`` with its resolved parameters and seed.
+
+        ``visible``: its pruning decisions see this many of the run's told trials (None: all).
+        """
         ...
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:

@@ -45,19 +45,46 @@ class PercentileRule:
         self._sorted: dict[int, list[float]] = {}  # step -> non-NaN values, ascending
         self._count: dict[int, int] = {}  # step -> complete trials with a value there (NaN too)
         self._n_complete = 0
+        # In the order trials were learned (``learned``: every finished trial counts), for
+        # decisions on the first ``limit`` of them only (reproducible studies).
+        self._learned = 0
+        self._complete_at: list[int] = []  # learn index of each complete trial
+        self._by_step: dict[int, tuple[list[int], list[float]]] = {}  # step -> (index, value)
         for values in complete:
             self.add_complete(values)
+
+    @property
+    def learned(self) -> int:
+        """Finished trials learned so far (complete or not)."""
+        return self._learned
 
     def add_complete(self, values: Mapping[int, float]) -> None:
         """A trial completed with these intermediate values."""
         self._n_complete += 1
+        self._complete_at.append(self._learned)
         for step, value in values.items():
             self._count[step] = self._count.get(step, 0) + 1
+            at, vals = self._by_step.setdefault(step, ([], []))
+            at.append(self._learned)
+            vals.append(value)
             if not math.isnan(value):
                 bisect.insort(self._sorted.setdefault(step, []), value)
+        self._learned += 1
 
-    def should_prune(self, values: Mapping[int, float]) -> bool:
-        """Optuna's decision for a running trial with these intermediate values."""
+    def add_other(self) -> None:
+        """A trial ended pruned or failed: it counts toward ``learned``, with no values."""
+        self._learned += 1
+
+    def should_prune(self, values: Mapping[int, float], limit: int | None = None) -> bool:
+        """Optuna's decision for a running trial with these intermediate values.
+
+        Args:
+            values: the trial's intermediate values so far.
+            limit: decide as if only the first ``limit`` learned trials had finished (a
+                reproducible study's deterministic set); None: all of them.
+        """
+        if limit is not None and limit < self._learned:
+            return self._should_prune_among(values, limit)
         if self._n_complete == 0 or self._n_complete < self._startup or not values:
             return False
         step = max(values)
@@ -75,6 +102,29 @@ class PercentileRule:
         ordered = self._sorted.get(step)
         if not ordered:
             return False  # every value there is NaN: numpy's nanpercentile gives NaN
+        return max(finite) < _percentile(ordered, self._q)
+
+    def _should_prune_among(self, values: Mapping[int, float], limit: int) -> bool:
+        """``should_prune`` against the first ``limit`` learned trials: O(n) at a step."""
+        n_complete = bisect.bisect_left(self._complete_at, limit)
+        if n_complete == 0 or n_complete < self._startup or not values:
+            return False
+        step = max(values)
+        if step < self._warmup:
+            return False
+        nearest = (step - self._warmup) // self._interval * self._interval + self._warmup
+        if max((s for s in values if s != step), default=-1) >= nearest:
+            return False
+        finite = [v for v in values.values() if not math.isnan(v)]
+        if not finite:
+            return True
+        at, vals = self._by_step.get(step, ([], []))
+        upto = bisect.bisect_left(at, limit)
+        if upto < self._min_trials:
+            return False
+        ordered = sorted(v for v in vals[:upto] if not math.isnan(v))
+        if not ordered:
+            return False
         return max(finite) < _percentile(ordered, self._q)
 
 
@@ -159,8 +209,16 @@ class PruneMirror:
         if number not in self._live:
             self._live[number] = {} if self._rule is not None else self._study.ask()
 
-    def report(self, number: int, epoch: int, value: float) -> bool:
-        """Record one epoch's value; True when the pruner says stop."""
+    @property
+    def learned(self) -> int:
+        """Finished trials learned (with a percentile rule; else 0): what ``limit`` counts."""
+        return 0 if self._rule is None else self._rule.learned
+
+    def report(self, number: int, epoch: int, value: float, limit: int | None = None) -> bool:
+        """Record one epoch's value; True when the pruner says stop.
+
+        ``limit`` (percentile rules only): decide on the first ``limit`` learned trials.
+        """
         if number in self._finished:  # a late message; the trial's curve is complete already
             return False
         if number not in self._live:
@@ -168,7 +226,7 @@ class PruneMirror:
         trial = self._live[number]
         if self._rule is not None:
             trial.setdefault(epoch, float(value))  # a step reported twice keeps the first
-            return self._rule.should_prune(trial)
+            return self._rule.should_prune(trial, limit)
         trial.report(value, epoch)
         return bool(trial.should_prune())
 
@@ -178,11 +236,13 @@ class PruneMirror:
 
         self._finished.add(number)
         trial = self._live.pop(number, None)
-        if trial is None:  # failed before its first report: nothing to learn from
-            return
         if self._rule is not None:
-            if state == "complete":
+            if state == "complete" and trial is not None:
                 self._rule.add_complete(trial)
+            else:  # it counts toward ``learned`` all the same
+                self._rule.add_other()
+            return
+        if trial is None:  # failed before its first report: nothing to learn from
             return
         if state == "complete":
             self._study.tell(trial, value)

@@ -37,6 +37,9 @@ class TaskOptions:
             (``PruningChannel.report_epoch``: first-fold pruning).
         keep_oof: on a dataset with folds, a complete trial returns its out-of-fold
             probabilities (for the ensemble's estimate).
+        answers_behind: act on each report's answer exactly one report later, waiting for it
+            then if need be: a reproducible study's trials stop at the same epoch whatever the
+            messaging's timing, and the answer has nearly always arrived by then.
     """
 
     cpus: float = 1.0
@@ -46,6 +49,7 @@ class TaskOptions:
     batch_s: float = 0.0
     first_fold: bool = False
     keep_oof: bool = False
+    answers_behind: bool = False
 
 
 class _AsyncReporter:
@@ -59,7 +63,8 @@ class _AsyncReporter:
     def __init__(self, channel: Any, key: int, trial: int, wait: bool = False,
                  batch_s: float = 0.0, method: str = "report",
                  started: tuple[str, str, float] | None = None,
-                 hold: _hold.Hold | None = None) -> None:
+                 hold: _hold.Hold | None = None, behind: bool = False,
+                 visible: int | None = None) -> None:
         self._channel = channel
         # (node, node ip, start time) for the live view, sent with the first message: a trial
         # shorter than one batch sends nothing at all.
@@ -76,6 +81,9 @@ class _AsyncReporter:
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
+        self._behind = behind  # act on each answer exactly one report later
+        self._visible = visible  # the deterministic set the decisions use (reproducible)
+        self._previous: tuple[int, Any] | None = None  # behind: (epoch, answer ref)
         self._hold = hold  # test support only (hpsearch.execution._hold): None in every real study
         self._asked: Any = None  # while held: the channel's answer to "stop?", on its way
         self._asked_at = -math.inf
@@ -121,12 +129,12 @@ class _AsyncReporter:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         self._say_started()
+        sent = self._send.remote(self._key, self._trial, epoch, value, self._visible)
         if self._wait:
-            answer = ray.get(self._send.remote(self._key, self._trial, epoch, value))
-            if answer != GO:
-                self.decided_at, self.stopped_by_user = epoch, answer == STOP
-                return True
-            return False
+            return self._decided(epoch, ray.get(sent))
+        if self._behind:
+            previous, self._previous = self._previous, (epoch, sent)
+            return previous is not None and self._decided(previous[0], ray.get(previous[1]))
         if self._pending:
             refs = [ref for _, ref in self._pending]
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -138,8 +146,15 @@ class _AsyncReporter:
                     self.stopped_by_user = STOP in answers.values()
                     return True
                 self._pending = [(e, ref) for e, ref in self._pending if ref not in answers]
-        self._pending.append((epoch, self._send.remote(self._key, self._trial, epoch, value)))
+        self._pending.append((epoch, sent))
         return False
+
+    def _decided(self, epoch: int, answer: int) -> bool:
+        """Whether ``answer`` (to the report of ``epoch``) stops the trial; records it if so."""
+        if answer == GO:
+            return False
+        self.decided_at, self.stopped_by_user = epoch, answer == STOP
+        return True
 
 
     def _batched(self, epoch: int, value: float) -> bool:
@@ -209,13 +224,15 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
-               channel: Any | None, key: int, options: TaskOptions) -> TrialResult:
+               channel: Any | None, key: int, options: TaskOptions,
+               visible: int | None) -> TrialResult:
     _limit_blas_threads(max(1, int(options.cpus)))
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
     report = epoch_report = None
     if channel is not None:
-        report, epoch_report = _reporters(channel, key, trial, options, dataset, node, node_ip)
+        report, epoch_report = _reporters(channel, key, trial, options, dataset, node, node_ip,
+                                          visible)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
                          epoch_report=epoch_report, keep_oof=options.keep_oof)
@@ -228,7 +245,8 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 
 
 def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset: Any,
-               node: str, node_ip: str) -> tuple[_AsyncReporter, _AsyncReporter | None]:
+               node: str, node_ip: str,
+               visible: int | None) -> tuple[_AsyncReporter, _AsyncReporter | None]:
     """The trial's reporter, and its first fold's (first-fold pruning on folds), or None."""
     folds = getattr(dataset, "folds", None) is not None
     # A cross-validated trial reports once per fold: it waits for each answer, since a late
@@ -241,17 +259,20 @@ def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset
         started = None
     hold = _hold.for_trial(trial, node)  # None unless a test holds trials
     report = _AsyncReporter(channel, key, trial, wait=wait,
-                            batch_s=0.0 if wait else options.batch_s, started=started, hold=hold)
+                            batch_s=0.0 if wait else options.batch_s, started=started, hold=hold,
+                            behind=options.answers_behind, visible=visible)
     epoch_report = None
     if options.first_fold and folds:
         # The first fold's epochs: answers acted on when they arrive, as on one split.
         epoch_report = _AsyncReporter(channel, key, trial, wait=options.wait_answers,
-                                      method="report_epoch", hold=hold)
+                                      method="report_epoch", hold=hold,
+                                      behind=options.answers_behind, visible=visible)
     return report, epoch_report
 
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
-                 channel: Any | None, options: TaskOptions, key: int = 0) -> Any:
+                 channel: Any | None, options: TaskOptions, key: int = 0,
+                 visible: int | None = None) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -262,7 +283,9 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         channel: a ``PruningChannel`` handle, or None (no pruning, no live view, no stop).
         options: how the run's trials are launched and report.
         key: the channel's key for this study (``PruningChannel.reset``).
+        visible: a reproducible study's pruning decisions for this trial use the trials told
+            before it, this many of this run's (None: every finished trial).
     """
     return _run_trial.options(num_cpus=options.cpus, max_retries=options.max_retries,
                               retry_exceptions=False).remote(
-        dict(params), [dataset_ref], seed, trial, channel, key, options)
+        dict(params), [dataset_ref], seed, trial, channel, key, options, visible)

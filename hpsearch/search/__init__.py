@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._scheduling import (
         FreeWindow,
         Generations,
+        Lagged,
         Scheduling,
     )
 
@@ -53,6 +54,7 @@ _NAMES = {
     "Progress": "._progress",
     "FreeWindow": "._scheduling",
     "Generations": "._scheduling",
+    "Lagged": "._scheduling",
     "Scheduling": "._scheduling",
 }
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "Engine",
     "FreeWindow",
     "Generations",
+    "Lagged",
     "Progress",
     "Pruning",
     "RunPlan",

@@ -26,7 +26,7 @@ from hpsearch.execution import PruneMirror, RayStartError, init_ray, join_cluste
 from hpsearch.results import best_trial
 from hpsearch.search._engine import Engine, RunSummary
 from hpsearch.search._plan import Pruning, RunPlan, make_plan
-from hpsearch.search._scheduling import FreeWindow, Generations, Scheduling
+from hpsearch.search._scheduling import FreeWindow, Generations, Lagged, Scheduling
 from hpsearch.search._signals import StopSignals
 from hpsearch.storage import (
     DriverStudy,
@@ -40,10 +40,10 @@ from hpsearch.study import (
     StudyConfig,
     budget_epochs,
     check_space_against_data,
+    grid_combinations,
     grid_search_space,
     space_to_json,
 )
-from hpsearch.study._space import grid_combinations  # not (yet) on the study face
 
 __all__ = ["StudyError", "run_study"]
 
@@ -115,7 +115,7 @@ def _run(config: StudyConfig, plan: RunPlan, driver: DriverStudy, url: str, data
     _prepare_pruning(launcher, plan, config, study)
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, plan.n_target)
-    Engine(study, plan, launcher, _scheduling(plan, launcher), summary,
+    Engine(study, plan, launcher, _scheduling(plan, launcher, study), summary,
            stop=lambda: driver.lost or signals.requested, t_call=t_call).run()
     best = best_trial(study)
     if best is not None:
@@ -141,10 +141,22 @@ def _prepare_pruning(launcher: Any, plan: RunPlan, config: StudyConfig, study: A
                      first_fold=first_fold, at_finish=plan.reproducible)
 
 
-def _scheduling(plan: RunPlan, launcher: Any) -> Scheduling:
-    if plan.reproducible:
+def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
+    if not plan.reproducible:
+        return FreeWindow(plan.in_flight)
+    if not plan.lagged:
         return Generations(plan.in_flight, told=launcher.sync)
-    return FreeWindow(plan.in_flight)
+    recorded = study.user_attrs.get(A.STUDY_LAG)
+    lag = plan.lag or recorded or 2 * (plan.in_flight or launcher.slots())
+    if recorded is not None and lag != recorded:
+        log.warning("reproducible study %s ran with a lag of %d, now %d: its new trials will "
+                    "not be those an unchanged study would have run", plan.name, recorded, lag)
+    # Recorded: the lag, not the number of workers, fixes what each trial sees, so a later run
+    # on another cluster keeps the study's sequence.
+    study.set_user_attr(A.STUDY_LAG, lag)
+    log.info("reproducible: each trial sees the results of the trials asked %d or more "
+             "before it", lag)
+    return Lagged(plan.in_flight, lag)
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -146,8 +146,10 @@ class Engine:
                 self.summary.max_in_flight = max(self.summary.max_in_flight,
                                                  self.scheduling.widest(slots))
                 while (len(self.running) < window
-                       and self.n_done + len(self.running) < self.plan.n_target
-                       and (deadline is None or time.monotonic() < deadline)):
+                       and (self.n_done + len(self.running) + self.scheduling.n_held
+                            < self.plan.n_target)
+                       and (deadline is None or time.monotonic() < deadline)
+                       and self.scheduling.ready_to_ask()):
                     self._launch()
                     t_first = t_first or time.perf_counter()
                 if not self.running:
@@ -186,7 +188,9 @@ class Engine:
         # Stored before it runs: a driver that dies now leaves it RUNNING, with its parameters.
         persist_launch(self.study, trial)
         self.costs.add("ask", t0)
-        self.launcher.launch(trial.number, params, seed)
+        visible = self.scheduling.visible()  # before this ask counts
+        self.scheduling.asked(trial.number)
+        self.launcher.launch(trial.number, params, seed, visible)
         self.running[trial.number] = Running(trial, dict(trial.params), time.monotonic())
 
     def _answer(self, reports: list[Any]) -> None:

@@ -48,7 +48,12 @@ class RunPlan:
         space: the search space (``hpsearch.study``'s parameter specs).
         n_target: finished trials to reach.
         in_flight: trials at once; None follows the cluster's slots as nodes come and go.
-        reproducible: run in generations told in trial order (``Generations``).
+        reproducible: the same trials, values and decisions whatever the workers' timing.
+        lagged: reproducible by a fixed lag (``Lagged``: trial ``n`` sees the results of the
+            trials asked ``lag`` or more before it); False with a reproducible study whose
+            pruner cannot decide on such a set (it runs in ``Generations``).
+        lag: the lag (None until the driver decides it: the study's recorded one, else twice
+            the trials run at once).
         pruning: who decides pruning.
         first_fold: first-fold pruning on a cross-validated dataset.
         timeout_s: stop asking for new trials after this long (None: no limit).
@@ -63,6 +68,8 @@ class RunPlan:
     n_target: int
     in_flight: int | None
     reproducible: bool
+    lagged: bool
+    lag: int | None
     pruning: Pruning
     first_fold: bool
     timeout_s: float | None
@@ -94,11 +101,19 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
     else:
         pruning = Pruning.CHANNEL
     first_fold = config.selection.first_fold_pruning
+    # A lag needs decisions on "the trials told before this one": percentile rules (median,
+    # percentile; first folds use one) can take them; other pruners look at whatever has
+    # finished, so a reproducible study with one runs in generations.
+    lagged = config.reproducible and (pruning is Pruning.NONE or (
+        pruning is Pruning.CHANNEL and config.percentile_rule() is not None))
     # A reproducible study's trials must stop at the same epoch whatever the messaging's
-    # timing: they wait for each answer. Without a pruner, points go out in batches.
-    wait = config.reproducible and (pruning is not Pruning.NONE or first_fold)
+    # timing: in generations they wait for each answer; with a lag they act on each answer
+    # one report later. Without a pruner, points go out in batches.
+    decides = pruning is not Pruning.NONE or first_fold
     task = TaskOptions(cpus=config.run.cpus_per_trial, max_retries=config.run.max_retries,
-                       timeout_s=config.run.trial_timeout_s, wait_answers=wait,
+                       timeout_s=config.run.trial_timeout_s,
+                       wait_answers=config.reproducible and not lagged and decides,
+                       answers_behind=lagged and decides,
                        batch_s=LIVE_EVERY_S / 2 if pruning is Pruning.NONE else 0.0,
                        first_fold=first_fold, keep_oof=_keeps_oof(config, dataset))
     if isinstance(progress, bool):
@@ -106,7 +121,9 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
     return RunPlan(name=config.name, seed=config.seed, space=config.space,
                    n_target=n_trials or config.n_trials,
                    in_flight=max_in_flight or config.run.max_in_flight,
-                   reproducible=config.reproducible, pruning=pruning, first_fold=first_fold,
+                   reproducible=config.reproducible, lagged=lagged,
+                   lag=config.reproducible_lag if lagged else None,
+                   pruning=pruning, first_fold=first_fold,
                    timeout_s=config.timeout_s, fingerprint=dataset.fingerprint,
                    progress=progress, task=task)
 

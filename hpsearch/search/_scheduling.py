@@ -1,17 +1,22 @@
 """How many trials the engine runs at once, and when their results are told: two strategies.
 
 ``FreeWindow`` (the default) keeps the window full and tells each result as it arrives.
-``Generations`` (``[study] reproducible = true``) runs fixed-size generations and tells each
-generation's results in trial-number order once all are back, so the sampler and the pruners see
-the same history on every run, whatever the workers' timing; it costs the idle slots at each
-generation's end.
+Reproducible studies (``[study] reproducible = true``) make what each ask sees a function of the
+ask's place, never of timing:
+
+- ``Lagged``: ask ``j`` sees the results of asks ``0 .. j - lag - 1`` (told in ask order just
+  before it) and none newer; asks ``j - lag .. j - 1`` are still running for the sampler (as
+  its constant liar sees them). The window stays full; the engine waits only when a trial
+  ``lag`` asks old is still running. Pruning decisions use the same set (``visible``).
+- ``Generations``: fixed-size generations, each told in ask order once all are back; for pruners
+  that cannot decide on a given set. It costs the idle slots at each generation's end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["FreeWindow", "Generations", "Scheduling"]
+__all__ = ["FreeWindow", "Generations", "Lagged", "Scheduling"]
 
 # Keep one extra trial queued beyond the cluster's slots, so a worker never waits on the
 # driver's tell + ask.
@@ -21,7 +26,23 @@ Tell = Callable[[], None]
 
 
 class Scheduling:
-    """The engine's strategy: window size, and when a result is told."""
+    """The engine's strategy: window size, when a trial may be asked, when a result is told."""
+
+    def ready_to_ask(self) -> bool:
+        """Whether the next trial may be asked now (held results it must see are told first)."""
+        return True
+
+    def asked(self, number: int) -> None:
+        """Trial ``number`` was asked (asks are counted in order)."""
+
+    def visible(self) -> int | None:
+        """How many of this run's results the next trial's pruning decisions see (None: all)."""
+        return None
+
+    @property
+    def n_held(self) -> int:
+        """Results back but not told yet (they count toward the target as running ones do)."""
+        return 0
 
     def window(self, n_running: int, slots: int) -> int:
         """How many trials may be out now (running or queued), given the cluster's slots."""
@@ -96,3 +117,55 @@ class Generations(Scheduling):
 
     def widest(self, slots: int) -> int:
         return self._size or slots
+
+
+class Lagged(FreeWindow):
+    """Ask ``j`` sees exactly the results of the asks ``lag`` or more before it.
+
+    Args:
+        in_flight: trials at once (default: the cluster's slots, plus one queued).
+        lag: how many asks back results become visible; at most ``lag + 1`` trials are out.
+    """
+
+    def __init__(self, in_flight: int | None, lag: int) -> None:
+        super().__init__(in_flight)
+        self._lag = lag
+        self._order: list[int] = []  # trial numbers, in ask order
+        self._held: dict[int, Tell] = {}
+        self._told = 0  # asks told, a prefix of _order
+
+    def window(self, n_running: int, slots: int) -> int:
+        return min(super().window(n_running, slots), self._lag + 1)
+
+    def ready_to_ask(self) -> bool:
+        due = len(self._order) - self._lag
+        while self._told < due:
+            tell = self._held.pop(self._order[self._told], None)
+            if tell is None:  # still running: the next ask must see it
+                return False
+            tell()
+            self._told += 1
+        return True
+
+    def asked(self, number: int) -> None:
+        self._order.append(number)
+
+    @property
+    def n_held(self) -> int:
+        return len(self._held)
+
+    def visible(self) -> int:
+        return max(0, len(self._order) - self._lag)
+
+    def settle(self, number: int, tell: Tell) -> None:
+        self._held[number] = tell
+
+    def flush(self) -> None:
+        for number in self._order[self._told:]:  # in ask order; abandoned ones are not here
+            tell = self._held.pop(number, None)
+            if tell is not None:
+                tell()
+        self._told = len(self._order)
+
+    def widest(self, slots: int) -> int:
+        return min(super().widest(slots), self._lag + 1)

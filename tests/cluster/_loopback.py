@@ -182,4 +182,4 @@ class LoopbackCluster:
 
 
 def hpsearch_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpsearch.cli._main", *args]
+    return [sys.executable, "-m", "hpsearch", *args]

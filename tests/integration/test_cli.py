@@ -17,7 +17,7 @@ def test_bad_study_file_exits_2_without_touching_storage(tmp_path, capsys):
                     "{ low = 0.0, high = 1.0, log = true }\n")
     assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
-    assert str(path) in err and "space.reg" in err and "log range needs low > 0" in err
+    assert str(path) in err and "[space] reg" in err and "log range needs low > 0" in err
     assert not (tmp_path / "runs").exists()
 
 
@@ -116,7 +116,7 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path):
     driver, _ = _stored_study(tmp_path, "piped")
     driver.study.set_user_attr("config_toml", (tmp_path / "piped.toml").read_text())
     driver.close()
-    command = [sys.executable, "-m", "hpsearch.cli._main", "status", "piped", "--runs-dir",
+    command = [sys.executable, "-m", "hpsearch", "status", "piped", "--runs-dir",
                str(tmp_path / "runs")]
     assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -48,7 +48,7 @@ def _alive(pid: int) -> bool:
 
 
 def _hpsearch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hpsearch.cli._main", *args]
+    return [sys.executable, "-m", "hpsearch", *args]
 
 
 def _trials(storage: str, name: str) -> list:

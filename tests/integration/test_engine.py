@@ -280,7 +280,7 @@ def test_a_cnn_on_flat_data_is_refused_before_anything_runs(tmp_path):
     # It used to fail inside every worker; now the study file is refused, naming the key.
     from hpsearch.study import ConfigError
 
-    with pytest.raises(ConfigError, match=r"space.model: 'cnn' needs"):
+    with pytest.raises(ConfigError, match=r"\[space\] model: 'cnn' needs"):
         write_study(tmp_path, "cnnflat", """
 [space]
 model = "cnn"

@@ -72,3 +72,42 @@ def test_two_runs_of_a_reproducible_study_give_identical_tables(ray_local, tmp_p
     assert best_a == best_b
     if body is CV_BODY:
         assert any(row[1] == "PRUNED" for row in rows_a)  # the pruning was exercised
+
+
+LAG_BODY = BODY.replace("reproducible = true", "reproducible = true\nreproducible_lag = 3")
+
+
+def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray_local, hold,
+                                                                              tmp_path):
+    # Run a: one trial at a time. Run b: two at once (and one queued), trial 1 held at its
+    # first epoch until trial 4 has started, so trials 2 or 3 finish before 1 does. With the
+    # lag fixed, each trial still sees exactly the trials asked 3 or more before it.
+    import threading
+
+    from _trial_hold import wait_for
+
+    tables = []
+    for run, k in (("a", 1), ("b", 2)):
+        (tmp_path / run).mkdir()
+        config = write_study(tmp_path / run, "rep", LAG_BODY.format(k=k))
+        if run == "b":
+            hold.trial(1, 4, from_step=1)
+        done: dict[str, object] = {}
+        thread = threading.Thread(target=lambda c=config, r=run: done.update(
+            summary=run_study(c, runs_dir=tmp_path / r, progress=False)))
+        thread.start()
+        if run == "b":
+            hold.wait_held(1)
+            hold.wait_held(4)  # launched: trial 2 or 3 ended while 1 waits
+            hold.release(1)
+            wait_for(lambda: 1 not in hold.held(), "trial 1 to go on")
+            hold.release(4)
+        thread.join(timeout=600)
+        assert not thread.is_alive()
+        summary = done["summary"]
+        assert summary.n_complete + summary.n_pruned == 10 and summary.n_failed == 0
+        tables.append(_table(tmp_path / run))
+    (rows_a, best_a), (rows_b, best_b) = tables
+    assert rows_a == rows_b
+    assert best_a == best_b
+    assert any(row[1] == "PRUNED" for row in rows_a)  # pruning decisions were compared too

@@ -20,6 +20,7 @@ from hpsearch.search import (
     Engine,
     FreeWindow,
     Generations,
+    Lagged,
     Pruning,
     RunPlan,
     RunSummary,
@@ -54,6 +55,7 @@ class FakeLauncher:
         self._outcome = outcome or (lambda number: _result(number))
         self.out: dict[int, dict[str, Any]] = {}
         self.launched: list[int] = []
+        self.seen_at_launch: list[tuple[int, list[int], int | None]] = []
         self.most_out = 0
         self.finished_order: list[tuple[int, str]] = []
         self.cancelled: list[int] = []
@@ -63,10 +65,12 @@ class FakeLauncher:
     def slots(self) -> int:
         return self._slots
 
-    def launch(self, number: int, params: dict[str, Any], seed: int) -> None:
+    def launch(self, number: int, params: dict[str, Any], seed: int,
+               visible: int | None = None) -> None:
         assert seed == trial_seed(5, number)
         self.out[number] = params
         self.launched.append(number)
+        self.seen_at_launch.append((number, sorted(n for n, _ in self.finished_order), visible))
         self.most_out = max(self.most_out, len(self.out))
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
@@ -112,7 +116,7 @@ def study(tmp_path):
 
 def _plan(config: Any, **changes: Any) -> RunPlan:
     plan = RunPlan(name="unit", seed=5, space=config.space, n_target=6, in_flight=None,
-                   reproducible=False, pruning=Pruning.NONE, first_fold=False, timeout_s=None,
+                   reproducible=False, lagged=False, lag=None, pruning=Pruning.NONE, first_fold=False, timeout_s=None,
                    fingerprint="fp", progress="none", task=TaskOptions())
     return replace(plan, **changes)
 
@@ -220,3 +224,25 @@ def test_a_stop_keeps_finished_trials_and_requeues_the_running_ones(study):
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     assert sorted(enqueued_params(t)["learning_rate"] for t in waiting) == sorted(
         t.params["learning_rate"] for t in interrupted)
+
+
+@pytest.mark.parametrize("finish_order", [min, max], ids=["oldest-first", "newest-first"])
+def test_a_lagged_ask_sees_exactly_the_trials_asked_lag_or_more_before_it(study, finish_order):
+    config, optuna_study = study
+    launcher = FakeLauncher(slots=2, finish_order=finish_order)
+    plan = _plan(config, n_target=9, reproducible=True, lagged=True, lag=2)
+    summary = _run(optuna_study, plan, launcher, Lagged(None, lag=2))
+    for number, told, visible in launcher.seen_at_launch:
+        assert told == list(range(max(0, number - 2)))  # whatever order they finished in
+        assert visible == max(0, number - 2)
+    assert [n for n, _ in launcher.finished_order] == list(range(9))  # told in ask order
+    assert summary.n_complete == 9 and launcher.most_out <= 3
+
+
+def test_a_lag_of_one_keeps_at_most_two_out(study):
+    config, optuna_study = study
+    launcher = FakeLauncher(slots=4)
+    _run(optuna_study, _plan(config, reproducible=True, lagged=True, lag=1), launcher,
+         Lagged(None, lag=1))
+    assert launcher.most_out == 2
+    assert len(optuna_study.get_trials()) == 6

@@ -99,3 +99,29 @@ def test_mirror_with_a_rule_matches_the_mirror_with_optunas_pruner(tmp_path):
         state = "pruned" if a else "complete"
         slow.finish(number, state, float(curve[-1]))
         fast.finish(number, state, float(curve[-1]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_limit_decides_as_if_only_the_first_trials_had_finished(seed):
+    """Reproducible studies decide on the first ``limit`` learned trials: the same answers as a
+    rule that learned only those, however many more it has learned since."""
+    rng = np.random.default_rng(seed)
+    options = _options(rng)
+    curves = []
+    for _ in range(30):
+        n = int(rng.integers(1, 8))
+        values = rng.random(n).round(2)
+        values[rng.random(n) < 0.05] = math.nan
+        curves.append({step: float(v) for step, v in enumerate(values)})
+    outcomes = rng.choice(["complete", "complete", "pruned"], size=len(curves))
+    full = PercentileRule(**options)
+    for curve, outcome in zip(curves, outcomes, strict=True):
+        full.add_complete(curve) if outcome == "complete" else full.add_other()
+    for limit in (0, 3, 10, 29):
+        alone = PercentileRule(**options)
+        for curve, outcome in zip(curves[:limit], outcomes[:limit], strict=True):
+            alone.add_complete(curve) if outcome == "complete" else alone.add_other()
+        for _ in range(20):
+            n = int(rng.integers(1, 8))
+            running = {step: float(v) for step, v in enumerate(rng.random(n).round(2))}
+            assert full.should_prune(running, limit) == alone.should_prune(running)
