@@ -1,5 +1,4 @@
-"""The command line: parsing and printing only; every command calls the library.
-"""
+"""The command line: parsing and printing only; every command calls the library."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The service commands (submit, jobs, logs) on Ray's Jobs API: registered into the CLI's parser.
 
-The work is done by ``hpsearch.service._jobs``; this module parses, calls it and prints. Errors a user
-can act on (``hpsearch.service._jobs.ServiceError``) print one line and exit with status 2.
+The work is done by ``hpsearch.service``; this module parses, calls it and prints. Errors a user
+can act on (``hpsearch.service.ServiceError``) print one line and exit with status 2.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The driver's progress: a bar on a terminal, or one JSON line every few seconds for a log."""
+"""The driver's progress: a bar (a terminal's, or a notebook's widget), or JSON lines for a log."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ class Progress:
     Args:
         total: finished trials to reach.
         initial: finished trials already stored.
-        mode: "bar" (a tqdm bar on stderr), "lines" (``LINE_PREFIX`` JSON lines on stdout every
-            5 s and at the end: what ``hpsearch jobs`` reads from a submitted study's log) or
-            "none". True and False mean "bar" and "none".
+        mode: "bar" (a tqdm bar on stderr, or a widget in a notebook that has ipywidgets),
+            "lines" (``LINE_PREFIX`` JSON lines on stdout every 5 s and at the end: what
+            ``hpsearch jobs`` reads from a submitted study's log) or "none". True and False
+            mean "bar" and "none".
     """
 
     def __init__(self, total: int, initial: int, mode: str | bool = "bar") -> None:
@@ -34,10 +35,10 @@ class Progress:
         self.total, self.done_n, self.mode = total, min(initial, total), mode
         self.bar = None
         if mode == "bar":
-            from tqdm.auto import tqdm
+            from hpsearch._notebook import bar_class
 
-            self.bar = tqdm(total=total, initial=self.done_n, unit="trial",
-                            dynamic_ncols=True, desc="trials", mininterval=0.5)
+            self.bar = bar_class()(total=total, initial=self.done_n, unit="trial",
+                                   dynamic_ncols=True, desc="trials", mininterval=0.5)
         self._start = time.monotonic()
         self._last = 0.0
         self._running, self._best = 0, None
@@ -61,8 +62,11 @@ class Progress:
         if self.bar is None or now - self._last < 0.5:
             return
         self._last = now
-        best_text = "-" if best is None else f"{best.value:.4f}"
-        self.bar.set_postfix_str(f"in flight={running} pruned={self.counts['pruned']} "
+        self._postfix()
+
+    def _postfix(self) -> None:
+        best_text = "-" if self._best is None else f"{self._best.value:.4f}"
+        self.bar.set_postfix_str(f"in flight={self._running} pruned={self.counts['pruned']} "
                                  f"failed={self.counts['failed']} best={best_text}",
                                  refresh=False)
 
@@ -75,8 +79,11 @@ class Progress:
 
     def close(self) -> None:
         """The run ended: close the bar, or write the last line."""
+        self._running = 0
         if self.bar is not None:
+            # The last update may have come within the half second: the bar that stays shows
+            # the end, not a state from before the last trials finished.
+            self._postfix()
             self.bar.close()
         if self.mode == "lines":
-            self._running = 0
             self._line()
