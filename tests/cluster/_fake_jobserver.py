@@ -4,7 +4,7 @@ It answers like the dashboard with token authentication on: 401 without an ``Aut
 header, 403 with a wrong one; with the right token, ``/api/version`` and an empty job list. The
 fast tests use it to show what reaches the job server (nothing, for input refused beforehand).
 With ``probe_output`` set it also takes submissions: each job ends SUCCEEDED at once with that
-text as its log (what ``hpsearch.service._probe``'s probe job prints on a cluster), and is recorded in
+text as its log (what ``hpsearch.service``'s probe job prints on a cluster), and is recorded in
 ``submitted``.
 """
 

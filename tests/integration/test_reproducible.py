@@ -93,7 +93,7 @@ def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray
         if run == "b":
             hold.trial(1, 4, from_step=1)
         done: dict[str, object] = {}
-        thread = threading.Thread(target=lambda c=config, r=run: done.update(
+        thread = threading.Thread(target=lambda c=config, r=run, d=done: d.update(
             summary=run_study(c, runs_dir=tmp_path / r, progress=False)))
         thread.start()
         if run == "b":

@@ -116,7 +116,8 @@ def study(tmp_path):
 
 def _plan(config: Any, **changes: Any) -> RunPlan:
     plan = RunPlan(name="unit", seed=5, space=config.space, n_target=6, in_flight=None,
-                   reproducible=False, lagged=False, lag=None, pruning=Pruning.NONE, first_fold=False, timeout_s=None,
+                   reproducible=False, lagged=False, lag=None, pruning=Pruning.NONE,
+                   first_fold=False, timeout_s=None,
                    fingerprint="fp", progress="none", task=TaskOptions())
     return replace(plan, **changes)
 

@@ -1,4 +1,4 @@
-"""The test-support hold (hpsearch.execution._hold): a trial waits at a step until a test releases it."""
+"""The test-support hold (hpsearch.execution._hold): a trial waits at a step until released."""
 
 from __future__ import annotations
 
