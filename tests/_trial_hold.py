@@ -1,9 +1,9 @@
 """Hold running trials from a test, so that no test depends on how fast the machine is.
 
-A test that needs a trial still running when it acts holds it (``hpsearch.execution._hold``:
-the trial's worker waits at a step until released) instead of giving it "enough" epochs; a test
-that needs a trial to have got somewhere waits for that (``wait_held``, a condition with a generous deadline)
-instead of sleeping. The workers see the folder through ``HPSEARCH_TEST_HOLD`` in their
+A test that needs a trial still running when it acts holds it (``hpsearch.execution._hold``: the
+trial's worker waits at a step until released) instead of giving it "enough" epochs; a test that
+needs a trial to have got somewhere waits for that (``wait_held``, a condition with a generous
+deadline) instead of sleeping. The workers see the folder through ``HPSEARCH_TEST_HOLD`` in their
 environment (``env``): the session's local Ray instance gets it from ``tests/conftest.py``, the
 loopback clusters' nodes from ``tests/cluster/_loopback.py``, a CLI subprocess from its test.
 
