@@ -25,7 +25,7 @@ from hpsearch.study._space import (
 )
 from hpsearch.training import RULE_STATE, estimate_trial_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # --- one source of truth ------------------------------------------------------------------------

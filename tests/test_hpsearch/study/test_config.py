@@ -4,7 +4,7 @@ import pytest
 
 from hpsearch.study import ConfigError, load_study_config, parse_study_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 MINIMAL = """
 [study]
