@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Report,
         Started,
         TaskFailure,
+        TaskOptions,
     )
     from ._pruning import (
         PercentileRule,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
         joins_cluster,
     )
     from ._task import (
-        TaskOptions,
         launch_trial,
         warm_up_workers,
     )
@@ -72,7 +72,7 @@ _NAMES = {
     "init_ray": "._ray",
     "join_cluster": "._ray",
     "joins_cluster": "._ray",
-    "TaskOptions": "._task",
+    "TaskOptions": "._messages",
     "launch_trial": "._task",
     "warm_up_workers": "._task",
 }

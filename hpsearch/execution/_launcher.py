@@ -49,8 +49,8 @@ class RayLauncher:
         self._driver_decides, self._learns = driver_decides, channel_learns
         self._slots, self._resized = 1, -math.inf
         warm_up_workers(warm or self.slots(), options.cpus)
-        # The channel's actor starts meanwhile too (about a second here); a later study of
-        # this process reuses it.
+        # The channel's actor starts meanwhile too (a worker process: docs/benchmarks.md); a
+        # later study of this process reuses it.
         self.channel, self._key = open_channel()
         self._dataset_ref = ray.put(dataset)  # once per study; tasks get zero-copy views
         self._refs: dict[int, Any] = {}  # trial number -> its task's ref

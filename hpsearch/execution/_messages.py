@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["GO", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started", "TaskFailure"]
+__all__ = ["GO", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started", "TaskFailure",
+           "TaskOptions"]
 
 # A report's answer: train on, stop as pruned, or stop because a user asked to.
 GO, PRUNE, STOP = 0, 1, 2
@@ -33,6 +34,37 @@ class Started:
     node: str
     node_ip: str
     started_at: float
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How every trial task of a run is launched and reports (decided once, by the driver's plan).
+
+    Attributes:
+        cpus: CPUs the task reserves; also its BLAS thread count.
+        max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
+        timeout_s: the trial stops itself after this long, measured from when it starts.
+        wait_answers: the worker waits for each report's answer (reproducible studies with a
+            pruner) instead of acting on it when it arrives.
+        batch_s: with nothing to prune, send epochs in batches at most this often (live view,
+            stop requests) instead of one message per epoch; 0 sends every epoch.
+        first_fold: on a dataset with folds, report every epoch of the first fold as well
+            (``PruningChannel.report_epoch``: first-fold pruning).
+        keep_oof: on a dataset with folds, a complete trial returns its out-of-fold
+            probabilities (for the ensemble's estimate).
+        answers_behind: act on each report's answer exactly one report later, waiting for it
+            then if need be: a reproducible study's trials stop at the same epoch whatever the
+            messaging's timing, and the answer has nearly always arrived by then.
+    """
+
+    cpus: float = 1.0
+    max_retries: int = 0
+    timeout_s: float | None = None
+    wait_answers: bool = False
+    batch_s: float = 0.0
+    first_fold: bool = False
+    keep_oof: bool = False
+    answers_behind: bool = False
 
 
 @dataclass(frozen=True)

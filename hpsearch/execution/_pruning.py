@@ -1,8 +1,8 @@
 """Pruning decisions from Optuna's own pruner, taken on an in-memory copy of the study.
 
 A pruner looks at every finished trial's learning curve on every report. Against SQLite that
-costs about 4 ms per report on this machine (a read of all trials plus a write), on every epoch of
-every trial. The copy, held by the pruning channel's actor, answers the same question from memory
+is a read of all trials plus a write on every epoch of every trial (docs/benchmarks.md, "Costs the
+code cites"). The copy, held by the pruning channel's actor, answers the same question from memory
 in a fraction of that; the stored study still gets every intermediate value, written by the driver
 when the trial's result is told.
 

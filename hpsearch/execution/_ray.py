@@ -522,7 +522,7 @@ def _watch(driver_pid: int, mark: str, core: dict[int, int]) -> None:
 
     known = dict(core)
     while True:
-        # One scan of /proc a second (about 5 ms for 100 processes).
+        # One scan of /proc a second: cheap next to the processes it watches (docs/benchmarks.md).
         table = _proc_table()
         if not _alive(core, table):
             # ray.shutdown() (or a crash) with the driver alive: clear what Ray leaves behind.

@@ -9,47 +9,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from hpsearch.execution import _hold
-from hpsearch.execution._messages import GO, STOP
+from hpsearch.execution._messages import GO, STOP, TaskOptions
 from hpsearch.training import TrialResult, train_trial
 
-__all__ = ["TaskOptions", "launch_trial", "warm_up_workers"]
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """How every trial task of a run is launched and reports (decided once, by the driver's plan).
-
-    Attributes:
-        cpus: CPUs the task reserves; also its BLAS thread count.
-        max_retries: re-runs when its worker or node dies (trials are idempotent: seeded).
-        timeout_s: the trial stops itself after this long, measured from when it starts.
-        wait_answers: the worker waits for each report's answer (reproducible studies with a
-            pruner) instead of acting on it when it arrives.
-        batch_s: with nothing to prune, send epochs in batches at most this often (live view,
-            stop requests) instead of one message per epoch; 0 sends every epoch.
-        first_fold: on a dataset with folds, report every epoch of the first fold as well
-            (``PruningChannel.report_epoch``: first-fold pruning).
-        keep_oof: on a dataset with folds, a complete trial returns its out-of-fold
-            probabilities (for the ensemble's estimate).
-        answers_behind: act on each report's answer exactly one report later, waiting for it
-            then if need be: a reproducible study's trials stop at the same epoch whatever the
-            messaging's timing, and the answer has nearly always arrived by then.
-    """
-
-    cpus: float = 1.0
-    max_retries: int = 0
-    timeout_s: float | None = None
-    wait_answers: bool = False
-    batch_s: float = 0.0
-    first_fold: bool = False
-    keep_oof: bool = False
-    answers_behind: bool = False
+__all__ = ["launch_trial", "warm_up_workers"]
 
 
 class _AsyncReporter:
@@ -192,7 +160,8 @@ def _limit_blas_threads(n: int) -> None:
 
 
 # (object id, dataset) of the study this worker process served last. Ray reuses a worker for
-# trial after trial; deserializing the dataset from the object store costs about 1.4 ms a time.
+# trial after trial, and deserializing the dataset from the object store each time is measurable
+# (docs/benchmarks.md, "Costs the code cites").
 _DATASET: tuple[str, Any] | None = None
 
 

@@ -3,8 +3,8 @@
 Private names used, and why (nothing outside this file may use any underscore name of Optuna):
 
 - ``optuna.storages._rdb.models``: the RDB schema's tables. The driver writes a trial's rows with
-  one bulk INSERT per table (about 5 ms per trial, against 57-113 ms through ``RDBStorage``'s
-  public calls, which do a look-up per parameter and an upsert per attribute), and keeps the
+  one bulk INSERT per table (an order of magnitude faster than ``RDBStorage``'s public calls,
+  which do a look-up per parameter and an upsert per attribute: docs/benchmarks.md), and keeps the
   study lease in ``study_system_attributes``.
 - ``FrozenTrial._trial_id`` and ``Trial._trial_id``: a storage's id of a trial. Optuna's public
   API names trials by number only, but storages take ids.

@@ -3,7 +3,8 @@
 The driver is a study's only writer (workers never open the storage, and the study lease keeps a
 second driver out), so it never needs to read back what it wrote. ``SingleWriterStorage`` keeps
 the trials of the studies it opens in an ``optuna.storages.InMemoryStorage`` and serves every read
-from there (TPE reads the whole study on every ``ask``; from SQLite that cost about 8 ms a call).
+from there (TPE reads the whole study on every ``ask``: from SQLite, a read per ask; the
+measured costs are in docs/benchmarks.md, "Costs the code cites").
 Writes reach the backend (the SQLite file, or any RDB URL) at sync points, each in one
 transaction:
 
