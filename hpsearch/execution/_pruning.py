@@ -177,6 +177,11 @@ class PruneMirror:
             study_name=study.study_name, direction="maximize", pruner=pruner,
             sampler=optuna.samplers.RandomSampler(seed=0))
         self._study.add_trials(finished)
+        # Decisions on a prefix (``limit``: reproducible studies) are taken in a view: a study
+        # of the first ``limit`` learned trials, built once per running trial.
+        self._pruner = pruner
+        self._learned_trials: list[Any] = list(finished)
+        self._views: dict[int, tuple[Any, Any]] = {}  # trial -> (view study, its trial)
 
     @classmethod
     def of_first_folds(cls, study: Any, pruner: Any,
@@ -211,16 +216,18 @@ class PruneMirror:
 
     @property
     def learned(self) -> int:
-        """Finished trials learned (with a percentile rule; else 0): what ``limit`` counts."""
-        return 0 if self._rule is None else self._rule.learned
+        """Finished trials learned so far: what ``limit`` counts."""
+        return len(self._learned_trials) if self._rule is None else self._rule.learned
 
     def report(self, number: int, epoch: int, value: float, limit: int | None = None) -> bool:
         """Record one epoch's value; True when the pruner says stop.
 
-        ``limit`` (percentile rules only): decide on the first ``limit`` learned trials.
+        ``limit``: decide as if only the first ``limit`` learned trials had finished.
         """
         if number in self._finished:  # a late message; the trial's curve is complete already
             return False
+        if limit is not None and self._rule is None:
+            return self._prune_in_view(number, epoch, value, limit)
         if number not in self._live:
             self.start(number)
         trial = self._live[number]
@@ -230,10 +237,31 @@ class PruneMirror:
         trial.report(value, epoch)
         return bool(trial.should_prune())
 
+    def _prune_in_view(self, number: int, epoch: int, value: float, limit: int) -> bool:
+        """Optuna's pruner on a study of the first ``limit`` learned trials and this one only.
+
+        No other running trial is in it (successive halving would count them: timing). Built
+        once per trial, O(limit), when its first report comes: a reproducible study with a
+        pruner other than median/percentile pays that for decisions no timing can change.
+        """
+        import optuna
+
+        if number not in self._views:
+            study = optuna.create_study(direction="maximize", pruner=self._pruner,
+                                        sampler=optuna.samplers.RandomSampler(seed=0))
+            study.add_trials(self._learned_trials[:limit])
+            self._views[number] = (study, study.ask())
+        _, trial = self._views[number]
+        trial.report(value, epoch)
+        return bool(trial.should_prune())
+
     def finish(self, number: int, state: str, value: float | None) -> None:
         """A trial ended as "complete", "pruned" or "failed"."""
+        import optuna
         from optuna.trial import TrialState
 
+        if number in self._finished:  # told twice (a first fold, then its trial): once counts
+            return
         self._finished.add(number)
         trial = self._live.pop(number, None)
         if self._rule is not None:
@@ -242,10 +270,15 @@ class PruneMirror:
             else:  # it counts toward ``learned`` all the same
                 self._rule.add_other()
             return
-        if trial is None:  # failed before its first report: nothing to learn from
+        study = self._study
+        if number in self._views:  # its record as the view made it (a pruner's rung marks)
+            study, trial = self._views.pop(number)
+        if trial is None:  # failed before its first report: it counts, with nothing to learn
+            self._learned_trials.append(optuna.trial.create_trial(state=TrialState.FAIL))
             return
         if state == "complete":
-            self._study.tell(trial, value)
+            frozen = study.tell(trial, value)
         else:
-            self._study.tell(trial, state=TrialState.PRUNED if state == "pruned"
-                             else TrialState.FAIL)
+            frozen = study.tell(trial, state=TrialState.PRUNED if state == "pruned"
+                                else TrialState.FAIL)
+        self._learned_trials.append(frozen)

@@ -51,7 +51,7 @@ class RunPlan:
         reproducible: the same trials, values and decisions whatever the workers' timing.
         lagged: reproducible by a fixed lag (``Lagged``: trial ``n`` sees the results of the
             trials asked ``lag`` or more before it); False with a reproducible study whose
-            pruner cannot decide on such a set (it runs in ``Generations``).
+            pruner decides on the stored study (Hyperband: it runs in ``Generations``).
         lag: the lag (None until the driver decides it: the study's recorded one, else twice
             the trials run at once).
         pruning: who decides pruning.
@@ -101,11 +101,10 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
     else:
         pruning = Pruning.CHANNEL
     first_fold = config.selection.first_fold_pruning
-    # A lag needs decisions on "the trials told before this one": percentile rules (median,
-    # percentile; first folds use one) can take them; other pruners look at whatever has
-    # finished, so a reproducible study with one runs in generations.
-    lagged = config.reproducible and (pruning is Pruning.NONE or (
-        pruning is Pruning.CHANNEL and config.percentile_rule() is not None))
+    # A lag needs decisions on "the trials told before this one": the channel takes them on a
+    # prefix of what it learned. Hyperband decides on the stored study (its brackets follow
+    # trial numbers), which holds whatever has finished: it runs in generations.
+    lagged = config.reproducible and pruning is not Pruning.DRIVER
     # A reproducible study's trials must stop at the same epoch whatever the messaging's
     # timing: in generations they wait for each answer; with a lag they act on each answer
     # one report later. Without a pruner, points go out in batches.

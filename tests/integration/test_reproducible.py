@@ -74,11 +74,15 @@ def test_two_runs_of_a_reproducible_study_give_identical_tables(ray_local, tmp_p
         assert any(row[1] == "PRUNED" for row in rows_a)  # the pruning was exercised
 
 
-LAG_BODY = BODY.replace("reproducible = true", "reproducible = true\nreproducible_lag = 3")
+def _lagged(body: str) -> str:
+    return body.replace("reproducible = true", "reproducible = true\nreproducible_lag = 3")
 
 
+@pytest.mark.parametrize(("body", "n_trials"), [(BODY, 10), (CV_BODY, 12)],
+                         ids=["one-split-median", "folds-first-fold-wilcoxon"])
 def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray_local, hold,
-                                                                              tmp_path):
+                                                                              tmp_path, body,
+                                                                              n_trials):
     # Run a: one trial at a time. Run b: two at once (and one queued), trial 1 held at its
     # first epoch until trial 4 has started, so trials 2 or 3 finish before 1 does. With the
     # lag fixed, each trial still sees exactly the trials asked 3 or more before it.
@@ -89,7 +93,7 @@ def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray
     tables = []
     for run, k in (("a", 1), ("b", 2)):
         (tmp_path / run).mkdir()
-        config = write_study(tmp_path / run, "rep", LAG_BODY.format(k=k))
+        config = write_study(tmp_path / run, "rep", _lagged(body).format(k=k))
         if run == "b":
             hold.trial(1, 4, from_step=1)
         done: dict[str, object] = {}
@@ -105,7 +109,7 @@ def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray
         thread.join(timeout=600)
         assert not thread.is_alive()
         summary = done["summary"]
-        assert summary.n_complete + summary.n_pruned == 10 and summary.n_failed == 0
+        assert summary.n_complete + summary.n_pruned == n_trials and summary.n_failed == 0
         tables.append(_table(tmp_path / run))
     (rows_a, best_a), (rows_b, best_b) = tables
     assert rows_a == rows_b
