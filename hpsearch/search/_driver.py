@@ -154,6 +154,12 @@ def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
     # Recorded: the lag, not the number of workers, fixes what each trial sees, so a later run
     # on another cluster keeps the study's sequence.
     study.set_user_attr(A.STUDY_LAG, lag)
+    if recorded is not None and study.get_trials(deepcopy=False):
+        # The trials this run asks see every trial the earlier runs finished, the last lag of
+        # them included: what an uninterrupted run would have hidden from them.
+        log.warning("resuming reproducible study %s: its new trials see all %d stored trials, "
+                    "so they may differ from those of one uninterrupted run", plan.name,
+                    len(study.get_trials(deepcopy=False)))
     log.info("reproducible: each trial sees the results of the trials asked %d or more "
              "before it", lag)
     return Lagged(plan.in_flight, lag)

@@ -8,8 +8,9 @@ ask's place, never of timing:
   before it) and none newer; asks ``j - lag .. j - 1`` are still running for the sampler (as
   its constant liar sees them). The window stays full; the engine waits only when a trial
   ``lag`` asks old is still running. Pruning decisions use the same set (``visible``).
-- ``Generations``: fixed-size generations, each told in ask order once all are back; for pruners
-  that cannot decide on a given set. It costs the idle slots at each generation's end.
+- ``Generations``: fixed-size generations, each told in ask order once all are back; for
+  Hyperband, which decides on the stored study. It costs the idle slots at each generation's
+  end.
 """
 
 from __future__ import annotations
