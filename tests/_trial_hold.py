@@ -90,7 +90,7 @@ class TrialHold:
 
     def wait_held(self, *numbers: int, on_node: str | None = None, at_step: int | None = None,
                   timeout_s: float = 180.0, alive: Callable[[], bool] | None = None,
-                  what: str = "") -> dict[int, Held]:
+                  what: str = "", explain: Callable[[], str] | None = None) -> dict[int, Held]:
         """Wait until trials ``numbers`` hold (with none: any trial), and return those held.
 
         Args:
@@ -100,10 +100,12 @@ class TrialHold:
             timeout_s: a generous deadline; passing it fails the test.
             alive: called while waiting; False (the study's driver ended) fails the test.
             what: named in a failure.
+            explain: called on a failure; its text (a driver's output) follows the message.
         """
         return wait_for(lambda: _matching(self.held(), numbers, on_node, at_step),
                         what or f"trials {list(numbers) or 'any'} held"
-                        + (f" on node {on_node}" if on_node else ""), timeout_s, alive)
+                        + (f" on node {on_node}" if on_node else ""), timeout_s, alive,
+                        explain=explain)
 
 
 def _matching(held: dict[int, Held], numbers: Iterable[int], on_node: str | None,
@@ -117,9 +119,12 @@ def _matching(held: dict[int, Held], numbers: Iterable[int], on_node: str | None
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 180.0,
-             alive: Callable[[], bool] | None = None, every_s: float = 0.05):
+             alive: Callable[[], bool] | None = None, every_s: float = 0.05,
+             explain: Callable[[], str] | None = None):
     """Poll ``condition`` until it is truthy (returned); fail after ``timeout_s`` or once
-    ``alive()`` is False (the condition is looked at one last time then)."""
+    ``alive()`` is False (the condition is looked at one last time then). A failure's message
+    ends with ``explain()`` when given (what the process that ended printed)."""
+    why = (lambda: "") if explain is None else (lambda: "\n" + explain())
     end = time.monotonic() + timeout_s
     while True:
         if found := condition():
@@ -127,9 +132,10 @@ def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 180.
         if alive is not None and not alive():
             if found := condition():
                 return found
-            pytest.fail(f"ended before {what}", pytrace=False)
+            pytest.fail(f"ended before {what}{why()}", pytrace=False)
         if time.monotonic() > end:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}", pytrace=False)
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}{why()}",
+                        pytrace=False)
         time.sleep(every_s)
 
 

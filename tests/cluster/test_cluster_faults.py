@@ -51,7 +51,7 @@ def test_trials_spread_over_nodes_and_record_them(cluster, drivers, hold):
     # trial ends on this machine.
     hold.trial(0, 1)
     driver = drivers("spread", n_trials=8).start()
-    held = hold.wait_held(0, 1, alive=_running(driver))
+    held = hold.wait_held(0, 1, alive=_running(driver), explain=lambda: driver.output()[-3000:])
     assert {h.node for h in held.values()} == {node_id(cluster, "head"), node_id(cluster, "w1")}
     hold.release()
     assert driver.wait() == 0, driver.output()[-3000:]
@@ -130,7 +130,8 @@ def test_driver_sigkilled_then_resumed(cluster, drivers, hold):
     # complete and the next ones running, however fast this machine is.
     hold.trial(*range(3, 12))
     driver = drivers("driverkill", n_trials=12, extra=("--max-in-flight", "2")).start()
-    hold.wait_held(alive=_running(driver), what="a trial held after trial 2")
+    hold.wait_held(alive=_running(driver), what="a trial held after trial 2",
+                   explain=lambda: driver.output()[-3000:])
     driver.wait_until(
         lambda ts: sum(t.state == TrialState.COMPLETE for t in ts) >= 3
         and any(t.state == TrialState.RUNNING for t in ts),
@@ -173,7 +174,8 @@ def test_worker_joining_mid_study_receives_trials(cluster, drivers, hold):
         cluster.add_worker("w3", num_cpus=1)
         w3 = node_id(cluster, "w3")
         assert w3 not in known
-        hold.wait_held(on_node=w3, alive=_running(driver), what="a trial held on w3")
+        hold.wait_held(on_node=w3, alive=_running(driver), what="a trial held on w3",
+                       explain=lambda: driver.output()[-3000:])
         # The driver re-read the cluster's CPUs and widened its window: one more trial out.
         driver.wait_until(lambda ts: sum(t.state == TrialState.RUNNING for t in ts) >= 4,
                           "the window widened to the third node")
