@@ -178,29 +178,3 @@ class StudyConfig:
         if first_fold:
             return _algorithms.percentile_rule("percentile", _algorithms.FIRST_FOLD_PRUNER)
         return _algorithms.percentile_rule(self.pruner, self.pruner_options)
-
-
-# Names that lived here before the study file's code was split by concept (bench/ and older
-# scripts import them from this module): read from their new modules on first use.
-_MOVED = {
-    "load_study_config": "_parse",
-    "parse_study_config": "_parse",
-    "check_memory": "_checks",
-    "check_space_against_data": "_checks",
-    "SAMPLERS": "_algorithms",
-    "PRUNERS": "_algorithms",
-    "PRUNERS_DECIDING_BY_TRIAL_NUMBER": "_algorithms",
-    "PRUNERS_NEEDING_FOLDS": "_algorithms",
-    "FIRST_FOLD_PRUNER": "_algorithms",
-    "MAX_TRIALS": "_schema",
-    "MAX_STUDY_FILE_BYTES": "_schema",
-    "MAX_ENSEMBLE": "_schema",
-}
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"hpsearch.study.{_MOVED[name]}"), name)

@@ -140,6 +140,21 @@ def test_the_version_task_reads_every_node_of_the_local_instance(ray_local):
     _ray.check_cluster_versions("127.0.0.1:6379")  # agrees with itself: no refusal
 
 
+def test_a_node_that_dies_during_the_version_check_is_left_out(ray_local, monkeypatch):
+    # A node killed a moment ago can still be listed alive; its pinned task cannot be placed.
+    real = ray_local.nodes
+    ghost = {**real()[0], "NodeID": "ab" * 28, "NodeManagerAddress": "192.0.2.9", "Alive": True}
+    calls = []
+
+    def nodes():
+        calls.append(1)
+        return real() + ([ghost] if len(calls) == 1 else [])  # then Ray learns it died
+
+    monkeypatch.setattr(ray_local, "nodes", nodes)
+    found = _ray.cluster_versions(timeout_s=60)
+    assert [ip for ip, _ in found] == [ray_local.util.get_node_ip_address()]
+
+
 @pytest.mark.parametrize("changed, expected", [
     ({"hpsearch": "0.0.1"}, "hpsearch exactly"),
     ({"ray": "2.0.0"}, "ray exactly"),

@@ -183,12 +183,3 @@ def test_grid_entry_says_what_it_builds():
 def test_pruner_traits_give_the_old_mappings():
     assert PRUNERS["none"] is None and PRUNERS["hyperband"] == "HyperbandPruner"
     assert set(PRUNERS_DECIDING_BY_TRIAL_NUMBER) == {"hyperband"}
-
-
-def test_names_that_left_the_config_module_still_import_from_it():
-    from hpsearch.study import _config, load_study_config
-
-    assert _config.load_study_config is load_study_config
-    assert _config.MAX_TRIALS == 1_000_000
-    with pytest.raises(AttributeError):
-        _config.no_such_name  # noqa: B018
