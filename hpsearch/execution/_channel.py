@@ -63,6 +63,7 @@ class PruningChannel:
         # count (``visible``); a report waits until the channel has learned that many.
         self._base = self._base_first_fold = 0
         self._told = 0  # trials the driver said finished, since the study began
+        self._finishing: dict[int, tuple[int, str, float | None]] = {}  # seq -> early finish
         self._until_told: list[tuple[int, asyncio.Future[None]]] = []
         self._key += 1
         return self._key
@@ -186,10 +187,20 @@ class PruningChannel:
             if future is not None and not future.done():
                 future.set_result(PRUNE if prune else GO)
 
-    def finish(self, trial: int, state: str, value: float | None) -> None:
-        """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner."""
-        self._stop.discard(trial)
-        self._told += 1
+    def finish(self, key: int, trial: int, state: str, value: float | None, seq: int) -> None:
+        """A trial ended ("complete", "pruned" or "failed"): its curve now informs the pruner.
+
+        ``seq`` numbers the driver's tells from 0: an async actor may run messages out of the
+        order they were sent, and the pruners must learn the trials in the order told (a
+        reproducible study's decisions use the first ones told), so a finish that comes early
+        waits here for the ones before it.
+        """
+        if key != self._key:  # the last study's, run after this one's reset
+            return
+        self._finishing[seq] = (trial, state, value)
+        while self._told in self._finishing:
+            self._learn(*self._finishing.pop(self._told))
+            self._told += 1
         waiting, self._until_told = self._until_told, []
         for visible, future in waiting:
             if self._told >= visible:
@@ -197,6 +208,9 @@ class PruningChannel:
                     future.set_result(None)
             else:
                 self._until_told.append((visible, future))
+
+    def _learn(self, trial: int, state: str, value: float | None) -> None:
+        self._stop.discard(trial)
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
         if self._first_fold is not None:  # still open only when it ended inside fold 1

@@ -57,6 +57,7 @@ class RayLauncher:
         self._numbers: dict[Any, int] = {}
         self._poll: Any = None
         self._live: Any = None
+        self._told = 0  # finishes sent: each carries its number, the channel learns in order
 
     def prepare(self, *, prunes: bool, mirror: PruneMirror | None = None,
                 first_fold: PruneMirror | None = None, at_finish: bool = False) -> None:
@@ -138,7 +139,8 @@ class RayLauncher:
     def finished(self, number: int, state: str, value: float | None) -> None:
         """Tell the channel's pruners (only a pruner's mirror learns: without one, no message)."""
         if self._learns:
-            self.channel.finish.remote(number, state, value)
+            self.channel.finish.remote(self._key, number, state, value, self._told)
+            self._told += 1
 
     def sync(self) -> None:
         """Wait until the channel has handled every message sent so far.
