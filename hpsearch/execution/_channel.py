@@ -49,6 +49,8 @@ class PruningChannel:
         for _, future in getattr(self, "_until_told", []):
             if not future.done():  # its report sees the new key and is answered STOP
                 future.set_result(None)
+        if hasattr(self, "_turns"):
+            self._wake_turns()
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
         self._first_fold_at_finish = False
@@ -64,6 +66,8 @@ class PruningChannel:
         self._base = self._base_first_fold = 0
         self._told = 0  # trials the driver said finished, since the study began
         self._finishing: dict[int, tuple[int, str, float | None]] = {}  # seq -> early finish
+        self._decided: dict[tuple[str, int], int] = {}  # (stream, trial) -> last epoch decided
+        self._turns: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
         self._until_told: list[tuple[int, asyncio.Future[None]]] = []
         self._key += 1
         return self._key
@@ -97,6 +101,29 @@ class PruningChannel:
         if key == self._key:
             self._live.append(Started(trial, node, node_ip, started_at))
 
+    async def _turn(self, stream: str, trial: int, epoch: int) -> None:
+        """Return once the trial's earlier epochs of ``stream`` were decided.
+
+        An async actor may run one caller's messages out of order; a reproducible study's
+        decision at an epoch must see the trial's values up to it, whatever order they came in.
+        """
+        key = self._key
+        while (self._decided.get((stream, trial), 0) < epoch - 1
+               and trial not in self._stop and key == self._key):
+            future = asyncio.get_running_loop().create_future()
+            self._turns.setdefault((stream, trial), []).append(future)
+            await future
+
+    def _turn_done(self, stream: str, trial: int, epoch: int) -> None:
+        self._decided[(stream, trial)] = max(epoch, self._decided.get((stream, trial), 0))
+        self._wake_turns((stream, trial))
+
+    def _wake_turns(self, *keys: tuple[str, int]) -> None:
+        for k in keys or list(self._turns):
+            for future in self._turns.pop(k, []):
+                if not future.done():
+                    future.set_result(None)
+
     async def _told_at_least(self, visible: int | None) -> None:
         """Return once the driver has told ``visible`` trials (None: at once)."""
         if visible is None or self._told >= visible:
@@ -123,13 +150,17 @@ class PruningChannel:
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
-            limit = None
-            if visible is not None:
+            if visible is None:
+                return PRUNE if self._mirror.report(trial, epoch, value) else GO
+            await self._turn("main", trial, epoch)
+            try:
                 await self._told_at_least(visible)
                 if key != self._key or trial in self._stop:
                     return STOP
-                limit = self._base + visible
-            return PRUNE if self._mirror.report(trial, epoch, value, limit=limit) else GO
+                decided = self._mirror.report(trial, epoch, value, limit=self._base + visible)
+                return PRUNE if decided else GO
+            finally:
+                self._turn_done("main", trial, epoch)
         if self._never:
             return GO
         future = asyncio.get_running_loop().create_future()
@@ -145,11 +176,17 @@ class PruningChannel:
             return STOP
         if self._first_fold is None:
             return GO
-        limit = None
-        if visible is not None:
+        if visible is None:
+            return PRUNE if self._first_fold.report(trial, epoch, value) else GO
+        await self._turn("first", trial, epoch)
+        try:
             await self._told_at_least(visible)
+            if key != self._key or trial in self._stop:
+                return STOP
             limit = self._base_first_fold + visible
-        return PRUNE if self._first_fold.report(trial, epoch, value, limit=limit) else GO
+            return PRUNE if self._first_fold.report(trial, epoch, value, limit=limit) else GO
+        finally:
+            self._turn_done("first", trial, epoch)
 
     def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:
         """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
@@ -166,6 +203,7 @@ class PruningChannel:
     def stop(self, trial: int) -> None:
         """Answer the trial's next report (and any waiting one) with ``STOP``."""
         self._stop.add(trial)
+        self._wake_turns(("main", trial), ("first", trial))
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():

@@ -90,3 +90,27 @@ def test_finishes_are_learned_in_the_order_told_whatever_order_they_run_in():
                                             rule=rule)))
     assert ray.get(again.report.remote(key2, 3, 1, 0.5, 0)) != PRUNE  # nothing told yet
     release_channel(again)
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_a_reproducible_decision_waits_for_the_trials_earlier_epochs():
+    import optuna
+
+    from hpsearch.execution import GO, PruneMirror
+
+    channel, key = open_channel()
+    stored = optuna.create_study(direction="maximize")
+    rule = {"percentile": 50.0, "n_startup_trials": 1, "n_warmup_steps": 0,
+            "interval_steps": 1, "n_min_trials": 1}
+    ray.get(channel.attach.remote(PruneMirror(stored, optuna.pruners.MedianPruner(),
+                                              rule=rule)))
+    for epoch in (1, 2):
+        ray.get(channel.report.remote(key, 0, epoch, 0.5))
+    ray.get(channel.finish.remote(key, 0, "complete", 0.5, 0))
+    # Trial 1's epoch 2 arrives first: it is decided only with epoch 1's 0.9 in its curve.
+    second = channel.report.remote(key, 1, 2, 0.1, 1)
+    ready, _ = ray.wait([second], timeout=1.0)
+    assert not ready
+    assert ray.get(channel.report.remote(key, 1, 1, 0.9, 1)) == GO
+    assert ray.get(second) == GO  # best so far 0.9 >= the median 0.5 (0.1 alone: pruned)
+    release_channel(channel)
