@@ -164,7 +164,6 @@ def bench_study(n_trials: int, pruners: list[str]) -> list[dict]:
     import optuna
     import ray
 
-    from hpsearch.datasets import load_dataset
     from hpsearch.results import after_search
     from hpsearch.search import run_study
     from hpsearch.study import find_study, parse_study_config
@@ -187,8 +186,7 @@ def bench_study(n_trials: int, pruners: list[str]) -> list[dict]:
             finally:
                 ray.shutdown()
             study = find_study(config.name, runs_dir=runs)
-            dataset = load_dataset(config.dataset, config.dataset_path, seed=config.seed,
-                                   **config.dataset_options)
+            dataset = config.load_data()
             t0 = time.perf_counter()
             after_search(study, dataset)  # tables, the best retrained and tested, the report
             after_s = time.perf_counter() - t0
