@@ -83,9 +83,9 @@ class PercentileRule:
             limit: decide as if only the first ``limit`` learned trials had finished (a
                 reproducible study's deterministic set); None: all of them.
         """
-        if limit is not None and limit < self._learned:
-            return self._should_prune_among(values, limit)
-        if self._n_complete == 0 or self._n_complete < self._startup or not values:
+        prefix = limit is not None and limit < self._learned
+        n_complete = bisect.bisect_left(self._complete_at, limit) if prefix else self._n_complete
+        if n_complete == 0 or n_complete < self._startup or not values:
             return False
         step = max(values)
         if step < self._warmup:
@@ -97,35 +97,23 @@ class PercentileRule:
         finite = [v for v in values.values() if not math.isnan(v)]
         if not finite:
             return True
-        if self._count.get(step, 0) < self._min_trials:
+        count, ordered = self._at_step(step, limit if prefix else None)
+        if count < self._min_trials:
             return False
-        ordered = self._sorted.get(step)
         if not ordered:
             return False  # every value there is NaN: numpy's nanpercentile gives NaN
         return max(finite) < _percentile(ordered, self._q)
 
-    def _should_prune_among(self, values: Mapping[int, float], limit: int) -> bool:
-        """``should_prune`` against the first ``limit`` learned trials: O(n) at a step."""
-        n_complete = bisect.bisect_left(self._complete_at, limit)
-        if n_complete == 0 or n_complete < self._startup or not values:
-            return False
-        step = max(values)
-        if step < self._warmup:
-            return False
-        nearest = (step - self._warmup) // self._interval * self._interval + self._warmup
-        if max((s for s in values if s != step), default=-1) >= nearest:
-            return False
-        finite = [v for v in values.values() if not math.isnan(v)]
-        if not finite:
-            return True
+    def _at_step(self, step: int, limit: int | None) -> tuple[int, list[float]]:
+        """Complete trials with a value at ``step`` (NaN too), and their non-NaN values sorted.
+
+        With ``limit``, among the first ``limit`` learned only: O(n) at a step instead of O(1).
+        """
+        if limit is None:
+            return self._count.get(step, 0), self._sorted.get(step, [])
         at, vals = self._by_step.get(step, ([], []))
         upto = bisect.bisect_left(at, limit)
-        if upto < self._min_trials:
-            return False
-        ordered = sorted(v for v in vals[:upto] if not math.isnan(v))
-        if not ordered:
-            return False
-        return max(finite) < _percentile(ordered, self._q)
+        return upto, sorted(v for v in vals[:upto] if not math.isnan(v))
 
 
 def _percentile(ordered: list[float], q: float) -> float:

@@ -95,6 +95,9 @@ def _parse_study(table: dict[str, Any], source: Source) -> dict[str, Any]:
                           "'digits'")
     values = _values({k: v for k, v in table.items() if k != "n_trials"}, _schema.STUDY,
                      "study", source)
+    if "reproducible_lag" in values and not values.get("reproducible"):
+        raise ConfigError(f"{key_where(source, 'study.reproducible_lag')}: only means something "
+                          "with reproducible = true; add that, or remove the lag")
     return {"seed": 0, "metric": "val_accuracy", "description": "", "reproducible": False,
             "reproducible_lag": None, "timeout_s": None, **values}
 

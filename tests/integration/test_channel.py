@@ -63,18 +63,29 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
-@pytest.mark.usefixtures("ray_local")
-def test_finishes_are_learned_in_the_order_told_whatever_order_they_run_in():
+def _median_mirror():
+    """A median rule that decides from one complete trial on, on an empty stored study."""
     import optuna
 
-    from hpsearch.execution import PRUNE, PruneMirror
+    from hpsearch.execution import PruneMirror
 
-    channel, key = open_channel()
-    stored = optuna.create_study(direction="maximize")
     rule = {"percentile": 50.0, "n_startup_trials": 1, "n_warmup_steps": 0,
             "interval_steps": 1, "n_min_trials": 1}
-    ray.get(channel.attach.remote(PruneMirror(stored, optuna.pruners.MedianPruner(),
-                                              rule=rule)))
+    return PruneMirror(optuna.create_study(direction="maximize"), optuna.pruners.MedianPruner(),
+                       rule=rule)
+
+
+def _median_channel():
+    channel, key = open_channel()
+    ray.get(channel.attach.remote(_median_mirror()))
+    return channel, key
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_finishes_are_learned_in_the_order_told_whatever_order_they_run_in():
+    from hpsearch.execution import PRUNE
+
+    channel, key = _median_channel()
     ray.get(channel.report.remote(key, 0, 1, 0.9))  # trial 0: high
     ray.get(channel.report.remote(key, 1, 1, 0.1))  # trial 1: low
     # Told 0 then 1; the second finish runs first (as an async actor may run them).
@@ -86,24 +97,14 @@ def test_finishes_are_learned_in_the_order_told_whatever_order_they_run_in():
     release_channel(channel)
     again, key2 = open_channel()
     ray.get(again.finish.remote(key, 7, "complete", 0.9, 0))
-    ray.get(again.attach.remote(PruneMirror(stored, optuna.pruners.MedianPruner(),
-                                            rule=rule)))
+    ray.get(again.attach.remote(_median_mirror()))
     assert ray.get(again.report.remote(key2, 3, 1, 0.5, 0)) != PRUNE  # nothing told yet
     release_channel(again)
 
 
 @pytest.mark.usefixtures("ray_local")
 def test_a_reproducible_decision_waits_for_the_trials_earlier_epochs():
-    import optuna
-
-    from hpsearch.execution import GO, PruneMirror
-
-    channel, key = open_channel()
-    stored = optuna.create_study(direction="maximize")
-    rule = {"percentile": 50.0, "n_startup_trials": 1, "n_warmup_steps": 0,
-            "interval_steps": 1, "n_min_trials": 1}
-    ray.get(channel.attach.remote(PruneMirror(stored, optuna.pruners.MedianPruner(),
-                                              rule=rule)))
+    channel, key = _median_channel()
     for epoch in (1, 2):
         ray.get(channel.report.remote(key, 0, epoch, 0.5))
     ray.get(channel.finish.remote(key, 0, "complete", 0.5, 0))

@@ -33,6 +33,13 @@ def test_defaults_of_a_minimal_file():
     assert type(config.make_pruner()).__name__ == "MedianPruner"
 
 
+def test_a_reproducible_study_takes_its_lag():
+    config = parse_study_config(MINIMAL.replace(
+        "n_trials = 4", "n_trials = 4\nreproducible = true\nreproducible_lag = 3"))
+    assert config.reproducible and config.reproducible_lag == 3
+    assert parse_study_config(MINIMAL).reproducible_lag is None
+
+
 def test_grid_defaults_n_trials_to_the_grid_size():
     config = parse_study_config("""
 [study]
@@ -69,6 +76,10 @@ name = "grid"
      "[space] learning_rate.log: expected true or false, got 1"),
     ("[study]\nname = 'x'\nn_trials = 2\n[space]\nreg = 0.1\n", "[space]: nothing to search"),
     ("[study\n", "not valid TOML"),
+    (MINIMAL.replace('n_trials = 4', 'n_trials = 4\nreproducible_lag = 3'),
+     "[study] reproducible_lag: only means something with reproducible = true"),
+    (MINIMAL.replace('n_trials = 4', 'n_trials = 4\nreproducible = true\nreproducible_lag = 0'),
+     "[study] reproducible_lag: expected an integer in [1, 1,000,000], got 0"),
     ("[study]\nname = 'g'\n[space]\nreg = { low = 0.0, high = 1.0 }\n[sampler]\nname = 'grid'\n",
      "[space] reg: the grid sampler needs explicit values"),
 ])
