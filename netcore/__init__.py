@@ -2,7 +2,8 @@
 
 Layers as forward/backward pairs, softmax and SVM losses, fully connected and convolutional
 models with the ``params`` + ``loss(X, y=None)`` interface, update rules, a Solver, gradient checks,
-augmentation and ``.npz`` model files. Importing it loads NumPy and nothing else.
+augmentation, ``.npz`` model files and resumable training states. Importing it loads NumPy and
+nothing else.
 """
 
 from netcore.augment import random_crop, random_flip
@@ -56,7 +57,13 @@ from netcore.optim import (
     sgd,
     sgd_momentum,
 )
-from netcore.serialize import MODEL_CLASSES, load_model, save_model
+from netcore.serialize import (
+    MODEL_CLASSES,
+    load_model,
+    save_model,
+    state_from_bytes,
+    state_to_bytes,
+)
 from netcore.solver import Solver
 
 __all__ = [
@@ -111,6 +118,8 @@ __all__ = [
     "softmax_loss",
     "spatial_batchnorm_backward",
     "spatial_batchnorm_forward",
+    "state_from_bytes",
+    "state_to_bytes",
     "svm_loss",
     "tanh_backward",
     "tanh_forward",

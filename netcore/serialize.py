@@ -1,4 +1,4 @@
-"""Save a trained model to one ``.npz`` file and load it back.
+"""Save a trained model to one ``.npz`` file and load it back; states to and from bytes.
 
 The file holds the parameters, the class name, ``get_config()`` as JSON, the dtype and the
 batchnorm running statistics of any ``model.bn_params`` list. It is loaded with
@@ -7,14 +7,20 @@ batchnorm running statistics of any ``model.bn_params`` list. It is loaded with
 The file is written whole or not at all: to a temporary name in the same directory, flushed to
 disk, then renamed over the target, so a full disk or a crash mid-write leaves the previous file
 (or none) and never a truncated one.
+
+``state_to_bytes`` / ``state_from_bytes`` carry plain nested data (a ``Solver.state()``, a
+checkpoint holding one) as ``.npz`` bytes: arrays and NumPy scalars as entries of their own
+dtype, everything else as JSON, so every value comes back bit for bit, again without pickle.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ import numpy as np
 
 from netcore.models import FullyConnectedNet, TwoLayerNet
 
-__all__ = ["MODEL_CLASSES", "load_model", "save_model"]
+__all__ = ["MODEL_CLASSES", "load_model", "save_model", "state_from_bytes", "state_to_bytes"]
 
 _FORMAT = 1
 _STATS = ("running_mean", "running_var")
@@ -139,3 +145,67 @@ def load_model(path: str | Path) -> Any:
                 if f"bn/{i}/{key}" in f.files:
                     bn_param[key] = f[f"bn/{i}/{key}"]
     return model
+
+
+# Markers of the JSON tree for values stored as .npz entries (a dict holding only the marker).
+_ARRAY, _SCALAR = "__ndarray__", "__npscalar__"
+
+
+def state_to_bytes(state: dict[str, Any]) -> bytes:
+    """``state`` as ``.npz`` bytes, for :func:`state_from_bytes`.
+
+    Args:
+        state: Nested dicts (string keys), lists, tuples (read back as lists), None, bools,
+            ints, floats, strings, NumPy arrays (not of objects) and NumPy scalars.
+
+    Raises:
+        ValueError: A value of another type, a non-string key, an object array.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(state, arrays, "state")
+    buf = io.BytesIO()
+    np.savez(buf, __tree__=np.array(json.dumps(tree)), **arrays)
+    return buf.getvalue()
+
+
+def state_from_bytes(data: bytes) -> dict[str, Any]:
+    """The state that :func:`state_to_bytes` wrote, arrays and scalars in their own dtypes.
+
+    Raises:
+        ValueError: When ``data`` is not such a state.
+    """
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            return _decode(json.loads(str(f["__tree__"])), {k: f[k] for k in f.files})
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as exc:  # any bad bytes
+        raise ValueError(f"not a netcore state ({type(exc).__name__}: {exc})") from None
+
+
+def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    if isinstance(obj, np.ndarray | np.generic):
+        if np.asarray(obj).dtype.hasobject:
+            raise ValueError(f"{where} is an array of Python objects; expected numbers")
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(obj)
+        return {_ARRAY if isinstance(obj, np.ndarray) else _SCALAR: key}
+    if isinstance(obj, dict):
+        if bad := [k for k in obj if not isinstance(k, str) or k in (_ARRAY, _SCALAR)]:
+            raise ValueError(f"{where} has key {bad[0]!r}; expected string keys")
+        return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj  # JSON writes floats by repr: they read back exactly
+    raise ValueError(f"{where} is a {type(obj).__name__}; expected plain data or NumPy values")
+
+
+def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, dict):
+        if len(obj) == 1 and _ARRAY in obj:
+            return arrays[obj[_ARRAY]]
+        if len(obj) == 1 and _SCALAR in obj:
+            return arrays[obj[_SCALAR]][()]
+        return {k: _decode(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    return obj

@@ -3,6 +3,11 @@
 All randomness of a run (minibatch order, dropout masks through ``model.rng``, accuracy
 subsamples, augmentation) comes from one ``np.random.default_rng(seed)`` owned by the Solver,
 so the same seed gives the same histories bit for bit (with one BLAS thread).
+
+:meth:`Solver.state` captures a run at an epoch boundary as plain data (parameters, running
+statistics, the update rule's state, the generator's state, counters and histories) and
+:meth:`Solver.load_state` puts it back, so that a run stopped there and resumed in another
+process ends with the same numbers, bit for bit, as one that never stopped.
 """
 
 from __future__ import annotations
@@ -182,6 +187,8 @@ class Solver:
         self.stopped_early = False
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
         self._flat: tuple | object | None = _UNDECIDED
+        self._since_best = 0  # epochs since the best validation accuracy (for patience)
+        self._resumed = False  # load_state ran: the next train() continues instead of resetting
 
     def check_accuracy(
         self,
@@ -241,16 +248,13 @@ class Solver:
             view[...] = params[k]
             params[k] = view
             start += view.size
-        shared = dict(self.optim_config)
+        shared = _merge_configs([self.optim_configs[k] for k in names])
         self.optim_configs = dict.fromkeys(names, shared)  # one config (state) for all
         return flat, np.empty_like(flat), names
 
     def _snapshot(self) -> None:
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-        self._best_bn = [
-            {k: np.copy(p[k]) for k in ("running_mean", "running_var") if k in p}
-            for p in getattr(self.model, "bn_params", None) or []
-        ]
+        self._best_bn = _bn_stats(self.model)
 
     def _restore(self) -> None:
         self.model.params.update(self.best_params)
@@ -286,73 +290,34 @@ class Solver:
     def train(self) -> Solver:
         """Run the optimization; returns ``self`` so that ``Solver(...).train()`` chains.
 
+        Starts afresh, or, right after :meth:`load_state`, continues from the restored epoch
+        boundary for the epochs that remain.
+
         Raises:
             TrainingDiverged: When a minibatch loss is NaN or infinite (the parameters are
                 left as they were before that step).
         """
-        self._reset()
-        rng = self.rng
-        X_train, y_train = self.X_train, self.y_train
-        n, bs = len(X_train), self.batch_size
+        if not self._resumed:
+            self._reset()
+        self._resumed = False
+        n, bs = len(self.X_train), self.batch_size
         bs_eff = min(bs, n)
         per_epoch = max(n // bs, 1)
         total = self.num_iterations or self.num_epochs * per_epoch
         n_epochs = math.ceil(total / per_epoch)
         # Minibatch buffers reused across iterations (one gather per array per step).
-        xb = np.empty((bs_eff, *X_train.shape[1:]), dtype=X_train.dtype)
+        xb = np.empty((bs_eff, *self.X_train.shape[1:]), dtype=self.X_train.dtype)
         yb = np.empty(bs_eff, dtype=np.intp)
-        since_best = 0
-        it = 0
-        for epoch in range(1, n_epochs + 1):
-            order = rng.permutation(n)
-            steps = min(per_epoch, total - it)
-            epoch_losses = []
-            for k in range(steps):
-                idx = order[k * bs_eff : (k + 1) * bs_eff]
-                np.take(X_train, idx, axis=0, out=xb)
-                np.take(y_train, idx, out=yb)
-                batch = xb if self.transform is None else self.transform(xb, rng)
-                loss = self._step(batch, yb)
-                it += 1
-                if not math.isfinite(loss):
-                    self.iterations_run = it - 1
-                    self.epochs_run = epoch - 1
-                    raise TrainingDiverged(it, loss)
-                self.loss_history.append(loss)
-                epoch_losses.append(loss)
-                if self.verbose and it % self.print_every == 0:
-                    print(f"(Iteration {it} / {total}) loss: {loss:.6f}")
-            self.iterations_run = it
-            self.epochs_run = epoch
-            for c in {id(c): c for c in self.optim_configs.values()}.values():  # each once
-                if "learning_rate" in c:
-                    c["learning_rate"] *= self.lr_decay
-
-            train_acc = self.check_accuracy(X_train, y_train, self.num_train_samples)
-            val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
-            epoch_loss = float(np.mean(epoch_losses))
-            self.train_acc_history.append(train_acc)
-            self.val_acc_history.append(val_acc)
-            self.epoch_loss_history.append(epoch_loss)
-            if self.verbose:
-                print(
-                    f"(Epoch {epoch} / {n_epochs}) loss: {epoch_loss:.6f} "
-                    f"train acc: {train_acc:.4f}; val acc: {val_acc:.4f}"
-                )
-            if val_acc > self.best_val_acc:
-                self.best_val_acc = val_acc
-                self._snapshot()
-                since_best = 0
-            else:
-                since_best += 1
-            if self.epoch_callback is not None and self.epoch_callback(
-                epoch, train_acc, val_acc, epoch_loss
-            ):
-                self.stopped_early = True
+        # A run resumed at a boundary where patience ran out stops there, as the uninterrupted
+        # run did (its patience check follows the epoch callback that stopped the other).
+        stop = self.patience is not None and self._since_best >= self.patience
+        for epoch in range(self.epochs_run + 1, n_epochs + 1):
+            if stop:
                 break
-            if self.patience is not None and since_best >= self.patience:
-                self.stopped_early = True
-                break
+            steps = min(per_epoch, total - self.iterations_run)
+            losses = self._train_epoch(epoch, steps, total, xb, yb)
+            stop = self._end_epoch(epoch, n_epochs, losses)
+        self.stopped_early = stop
         if self.restore_best:
             self._restore()
         else:
@@ -361,3 +326,195 @@ class Solver:
             params = self.model.params
             params.update({k: w.copy() for k, w in params.items()})
         return self
+
+    def _train_epoch(
+        self, epoch: int, steps: int, total: int, xb: np.ndarray, yb: np.ndarray
+    ) -> list[float]:
+        """``steps`` minibatch steps in a fresh order; returns their losses."""
+        rng = self.rng
+        X_train, y_train = self.X_train, self.y_train
+        bs = len(xb)
+        order = rng.permutation(len(X_train))
+        it = self.iterations_run
+        epoch_losses = []
+        for k in range(steps):
+            idx = order[k * bs : (k + 1) * bs]
+            np.take(X_train, idx, axis=0, out=xb)
+            np.take(y_train, idx, out=yb)
+            batch = xb if self.transform is None else self.transform(xb, rng)
+            loss = self._step(batch, yb)
+            it += 1
+            if not math.isfinite(loss):
+                self.iterations_run = it - 1
+                self.epochs_run = epoch - 1
+                raise TrainingDiverged(it, loss)
+            self.loss_history.append(loss)
+            epoch_losses.append(loss)
+            if self.verbose and it % self.print_every == 0:
+                print(f"(Iteration {it} / {total}) loss: {loss:.6f}")
+        self.iterations_run = it
+        self.epochs_run = epoch
+        return epoch_losses
+
+    def _end_epoch(self, epoch: int, n_epochs: int, epoch_losses: list[float]) -> bool:
+        """Decay the learning rate, measure, keep the best; returns True to stop training."""
+        for c in {id(c): c for c in self.optim_configs.values()}.values():  # each once
+            if "learning_rate" in c:
+                c["learning_rate"] *= self.lr_decay
+        train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
+        val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+        epoch_loss = float(np.mean(epoch_losses))
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        self.epoch_loss_history.append(epoch_loss)
+        if self.verbose:
+            print(
+                f"(Epoch {epoch} / {n_epochs}) loss: {epoch_loss:.6f} "
+                f"train acc: {train_acc:.4f}; val acc: {val_acc:.4f}"
+            )
+        if val_acc > self.best_val_acc:
+            self.best_val_acc = val_acc
+            self._snapshot()
+            self._since_best = 0
+        else:
+            self._since_best += 1
+        if self.epoch_callback is not None and self.epoch_callback(
+            epoch, train_acc, val_acc, epoch_loss
+        ):
+            return True
+        return self.patience is not None and self._since_best >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        """The run's complete training state at an epoch boundary, as plain data.
+
+        Take it inside ``epoch_callback`` (the model then holds the epoch's own parameters,
+        not yet the best ones that the end of :meth:`train` restores) or before training.
+        Every array is a copy; generator states are ``bit_generator.state`` dicts.
+        ``netcore.serialize.state_to_bytes`` turns it into bytes.
+
+        Returns:
+            ``{"format", "num_train", "params", "bn", "optim", "rng", "epochs_run",
+            "iterations_run", "since_best", "loss_history", "epoch_loss_history",
+            "train_acc_history", "val_acc_history", "best_val_acc", "best_params",
+            "best_bn"}``; ``optim`` holds each parameter's rule state (learning rate after
+            decay, momentum velocity, Adam's m, v and t), whichever path updated it.
+        """
+        return {
+            "format": _STATE_FORMAT,
+            "num_train": len(self.X_train),
+            "params": {k: np.array(w) for k, w in self.model.params.items()},
+            "bn": _bn_stats(self.model),
+            "optim": self._optim_state(),
+            "rng": self.rng.bit_generator.state,
+            "epochs_run": self.epochs_run,
+            "iterations_run": self.iterations_run,
+            "since_best": self._since_best,
+            **{k: np.array(getattr(self, k), dtype=np.float64) for k in _HISTORIES},
+            "best_val_acc": self.best_val_acc,
+            "best_params": {k: np.array(w) for k, w in self.best_params.items()},
+            "best_bn": [{k: np.array(v) for k, v in p.items()} for p in self._best_bn],
+        }
+
+    def _optim_state(self) -> dict[str, dict[str, Any]]:
+        # Always per parameter: the flat path's one shared config is cut back into pieces, so
+        # a state does not depend on which path ran (it is chosen again after a restore).
+        if isinstance(self._flat, tuple):
+            names = self._flat[2]
+            return _split_config(self.optim_configs[names[0]], self.model.params, names)
+        return {
+            p: {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in c.items()}
+            for p, c in self.optim_configs.items()
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state` into this Solver and its model; :meth:`train` continues.
+
+        The Solver must be built as the one that made the state (same model architecture,
+        data and settings); ``state`` is copied, never kept, so it can be loaded again.
+
+        Raises:
+            ValueError: A state of another format, data size or architecture.
+        """
+        _check_state(state, self.model, len(self.X_train))
+        self._reset()
+        params = self.model.params
+        params.update({k: np.array(w, dtype=params[k].dtype) for k, w in state["params"].items()})
+        for p, stats in zip(getattr(self.model, "bn_params", None) or [], state["bn"], strict=True):
+            for key in _BN_STATS:
+                p.pop(key, None)
+            p.update({k: np.array(v) for k, v in stats.items()})
+        self.optim_configs = {
+            p: {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in c.items()}
+            for p, c in state["optim"].items()
+        }
+        self.rng.bit_generator.state = state["rng"]
+        self.epochs_run = int(state["epochs_run"])
+        self.iterations_run = int(state["iterations_run"])
+        self._since_best = int(state["since_best"])
+        for k in _HISTORIES:
+            setattr(self, k, np.asarray(state[k], dtype=np.float64).tolist())
+        self.best_val_acc = float(state["best_val_acc"])
+        self.best_params = {k: np.array(w) for k, w in state["best_params"].items()}
+        self._best_bn = [{k: np.array(v) for k, v in p.items()} for p in state["best_bn"]]
+        self._resumed = True
+
+
+_STATE_FORMAT = 1
+_BN_STATS = ("running_mean", "running_var")
+_HISTORIES = ("loss_history", "epoch_loss_history", "train_acc_history", "val_acc_history")
+
+
+def _bn_stats(model: Any) -> list[dict[str, np.ndarray]]:
+    """Copies of the running statistics of every ``model.bn_params`` entry that has them."""
+    return [
+        {k: np.array(p[k]) for k in _BN_STATS if p.get(k) is not None}
+        for p in getattr(model, "bn_params", None) or []
+    ]
+
+
+def _split_config(shared: dict, params: dict[str, np.ndarray], names: list[str]) -> dict:
+    """Per-parameter copies of a flat config: its arrays cut at the parameters' sizes."""
+    out, start = {}, 0
+    for k in names:
+        w = params[k]
+        out[k] = {
+            key: v[start : start + w.size].reshape(w.shape).copy()
+            if isinstance(v, np.ndarray)
+            else v
+            for key, v in shared.items()
+        }
+        start += w.size
+    return out
+
+
+def _merge_configs(configs: list[dict]) -> dict:
+    """One flat config from per-parameter ones: arrays concatenated in order, scalars shared.
+
+    Fresh configs (no state yet) give a plain copy; restored ones keep their state exactly.
+    """
+    first = configs[0]
+    return {
+        key: np.concatenate([c[key].ravel() for c in configs]) if isinstance(v, np.ndarray) else v
+        for key, v in first.items()
+    }
+
+
+def _check_state(state: dict[str, Any], model: Any, num_train: int) -> None:
+    if state.get("format") != _STATE_FORMAT:
+        raise ValueError(
+            f"solver state of format {state.get('format')!r}; expected {_STATE_FORMAT}"
+        )
+    if state["num_train"] != num_train:
+        raise ValueError(
+            f"solver state trained on {state['num_train']} rows; this Solver has {num_train}"
+        )
+    params = model.params
+    got = {k: np.shape(v) for k, v in state["params"].items()}
+    want = {k: w.shape for k, w in params.items()}
+    if got != want or state["optim"].keys() != params.keys():
+        raise ValueError(f"solver state holds parameters {got}; the model has {want}")
+    n_bn = len(getattr(model, "bn_params", None) or [])
+    if len(state["bn"]) != n_bn:
+        raise ValueError(
+            f"solver state has {len(state['bn'])} batchnorm layers; the model has {n_bn}"
+        )
