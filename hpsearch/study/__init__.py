@@ -37,6 +37,12 @@ if TYPE_CHECKING:
         StudyConfig,
     )
     from ._errors import ConfigError
+    from ._objectives import (
+        ACCURACY,
+        COSTS,
+        Cost,
+        Objective,
+    )
     from ._parse import (
         load_study_config,
         parse_study_config,
@@ -97,6 +103,10 @@ _NAMES = {
     "SelectionSettings": "._config",
     "StudyConfig": "._config",
     "ConfigError": "._errors",
+    "ACCURACY": "._objectives",
+    "COSTS": "._objectives",
+    "Cost": "._objectives",
+    "Objective": "._objectives",
     "load_study_config": "._parse",
     "parse_study_config": "._parse",
     "AnyOf": "._rules",
@@ -133,6 +143,8 @@ _NAMES = {
     "find_study": "._stored",
 }
 __all__ = [
+    "ACCURACY",
+    "COSTS",
     "MAX_STUDY_FILE_BYTES",
     "MAX_TRIALS",
     "PARAMETERS",
@@ -146,12 +158,14 @@ __all__ = [
     "Choice",
     "ConfigError",
     "Constraint",
+    "Cost",
     "Fixed",
     "FloatRange",
     "Grid",
     "IntRange",
     "Interval",
     "ListOf",
+    "Objective",
     "Options",
     "ParamDecl",
     "ParamSpec",

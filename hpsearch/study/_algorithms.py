@@ -45,11 +45,13 @@ class SamplerKind:
         optuna_class: the class in ``optuna.samplers`` that ``make_sampler`` builds.
         takes_options: whether ``[sampler]`` may set options for it.
         needs: (module, what to install) when the class needs a package of its own.
+        multi_objective: it can search several objectives (``[study] objectives``).
     """
 
     optuna_class: str
     takes_options: bool = True
     needs: tuple[str, str] | None = None
+    multi_objective: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,11 @@ SAMPLER_KINDS: dict[str, SamplerKind] = {
     # has to exist and be seeded: a RandomSampler, with no options to set.
     "grid": SamplerKind("RandomSampler", takes_options=False),
     "cmaes": SamplerKind("CmaEsSampler", needs=("cmaes", "the `cmaes` package (`pip install "
-                                                "cmaes`)")),
+                                                "cmaes`)"), multi_objective=False),
     "qmc": SamplerKind("QMCSampler"),
+    # genetic algorithms for several objectives (one works too): a population of trials at a time
+    "nsga2": SamplerKind("NSGAIISampler"),
+    "nsga3": SamplerKind("NSGAIIISampler"),
     "gp": SamplerKind("GPSampler", needs=("torch", "PyTorch (`pip install torch==2.13.0`)")),
 }
 PRUNER_KINDS: dict[str, PrunerKind] = {
@@ -130,6 +135,9 @@ OPTION_RULES: dict[str, Constraint] = {
     "bootstrap_count": Interval(int, 0, MAX_TRIALS),
     "p_threshold": Interval(float, 0, 1),
     "n_startup_steps": _STEPS,
+    "population_size": Interval(int, 2, 100_000),
+    **dict.fromkeys(("mutation_prob", "crossover_prob", "swapping_prob"), Interval(float, 0, 1)),
+    "dividing_parameter": Interval(int, 1, 1000),
 }
 
 # First-fold pruning (``[selection] first_fold_pruning``): PercentilePruner's options. A trial

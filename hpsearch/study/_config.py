@@ -14,6 +14,7 @@ from typing import Any
 
 from hpsearch.study import _algorithms
 from hpsearch.study._errors import ConfigError, key_where
+from hpsearch.study._objectives import DEFAULT_OBJECTIVES, Objective
 from hpsearch.study._space import ParamSpec
 
 __all__ = ["DATASET_KEYS", "ConfigError", "RunSettings", "SelectionSettings", "StudyConfig"]
@@ -63,12 +64,19 @@ class SelectionSettings:
             ``FIRST_FOLD_PRUNER``). Most hopeless configurations then cost part of one fold
             instead of two or more, which a pruner across folds (Wilcoxon) needs before it can
             tell.
+        rule: "best" refits and tests the most accurate configuration; "one_se" the cheapest
+            (by ``cost``) whose estimate is within one standard error of the most accurate's
+            (the classic one-standard-error rule), the most accurate tested beside it.
+        cost: what "one_se" makes cheap (a key of ``COSTS``); by default the study's first
+            cost objective.
     """
 
     folds: int = 0
     refit: bool = False
     ensemble: int = 1
     first_fold_pruning: bool = False
+    rule: str = "best"
+    cost: str | None = None
 
     @property
     def cross_validated(self) -> bool:
@@ -90,6 +98,9 @@ class StudyConfig:
         n_trials: finished trials to reach (grid: defaults to the grid's size).
         timeout_s: stop asking for new trials after this many seconds (None: no limit).
         metric: the value maximized; only "val_accuracy" for now.
+        objectives: what the study optimizes, accuracy first (``[study] objectives``); with
+            more than one, the stored study is multi-objective: its values are accuracy and
+            the costs in this order.
         dataset: dataset name.
         dataset_path: where the dataset lives on disk, when it needs files.
         dataset_options: further options passed to ``load_dataset``.
@@ -129,8 +140,24 @@ class StudyConfig:
     selection: SelectionSettings = field(default_factory=SelectionSettings)
     reproducible: bool = False
     reproducible_lag: int | None = None
+    objectives: tuple[Objective, ...] = DEFAULT_OBJECTIVES
     source: Path | None = None
     text: str = ""
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the study optimizes a cost beside accuracy (several Optuna directions)."""
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        """The Optuna study's directions, one per objective ("maximize", "minimize")."""
+        return [o.direction for o in self.objectives]
+
+    @property
+    def cost_objectives(self) -> list[str]:
+        """The costs optimized beside accuracy, in the stored values' order."""
+        return [o.name for o in self.objectives[1:]]
 
     def where(self, key: str) -> str:
         """Where ``key`` ("run.storage") is, for a message: ``studies/x.toml: [run] storage``."""

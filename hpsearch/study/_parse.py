@@ -20,6 +20,14 @@ from hpsearch.study import _algorithms, _schema
 from hpsearch.study._checks import check_space_against_source
 from hpsearch.study._config import DATASET_KEYS, RunSettings, SelectionSettings, StudyConfig
 from hpsearch.study._errors import ConfigError, key_where, refused
+from hpsearch.study._objectives import (
+    ACCURACY,
+    COSTS,
+    DEFAULT_OBJECTIVES,
+    Objective,
+    check_costs_vary,
+    parse_objectives,
+)
 from hpsearch.study._rules import Constraint, Interval, Options, Text
 from hpsearch.study._space import Fixed, ParamSpec, SpaceError, grid_search_space, grid_size
 from hpsearch.study._space import parse_space as _parse_space_table
@@ -89,12 +97,14 @@ def _values(table: Mapping[str, Any], rules: Mapping[str, Constraint], section: 
 
 def _parse_study(table: dict[str, Any], source: Source) -> dict[str, Any]:
     """``[study]``, all but ``n_trials`` (whose default depends on the sampler)."""
-    _refuse_unknown(table, _schema.STUDY, "study", source)
+    _refuse_unknown(table, (*_schema.STUDY, *_schema.STUDY_TABLES), "study", source)
     if "name" not in table:
         raise ConfigError(f"{key_where(source, 'study.name')}: missing; expected a name such as "
                           "'digits'")
-    values = _values({k: v for k, v in table.items() if k != "n_trials"}, _schema.STUDY,
-                     "study", source)
+    values = _values({k: v for k, v in table.items() if k not in ("n_trials", "objectives")},
+                     _schema.STUDY, "study", source)
+    values["objectives"] = (parse_objectives(table["objectives"], source)
+                            if "objectives" in table else DEFAULT_OBJECTIVES)
     if "reproducible_lag" in values and not values.get("reproducible"):
         raise ConfigError(f"{key_where(source, 'study.reproducible_lag')}: only means something "
                           "with reproducible = true; add that, or remove the lag")
@@ -102,16 +112,31 @@ def _parse_study(table: dict[str, Any], source: Source) -> dict[str, Any]:
             "reproducible_lag": None, "timeout_s": None, **values}
 
 
-def _parse_selection(table: dict[str, Any], source: Source) -> SelectionSettings:
+def _parse_selection(table: dict[str, Any], objectives: tuple[Objective, ...],
+                     source: Source) -> SelectionSettings:
     values = _values(table, _schema.selection_rules(), "selection", source)
     folds = values.get("folds", 0)
     if values.get("first_fold_pruning") and folds < 2:
         raise ConfigError(f"{key_where(source, 'selection.first_fold_pruning')}: needs "
                           "cross-validation (folds >= 2); on one validation split the [pruner] "
                           "sees every epoch already")
+    rule = values.get("rule", "best")
+    if "cost" in values and rule != "one_se":
+        raise ConfigError(f"{key_where(source, 'selection.cost')}: only means something with "
+                          "rule = \"one_se\" (the cheapest within one standard error of the "
+                          "best); add that, or remove the cost")
+    cost = values.get("cost")
+    if rule == "one_se" and cost is None:
+        cost = next((o.name for o in objectives[1:]), None)
+        if cost is None:
+            raise ConfigError(f"{key_where(source, 'selection.rule')}: \"one_se\" picks the "
+                              "cheapest configuration within one standard error of the best; "
+                              "name what makes it cheap: [selection] cost = \"n_params\" (or "
+                              f"one of {sorted(COSTS)}), or add a cost to [study] objectives")
     return SelectionSettings(folds=folds, refit=values.get("refit", folds >= 2),
                              ensemble=values.get("ensemble", 1),
-                             first_fold_pruning=values.get("first_fold_pruning", False))
+                             first_fold_pruning=values.get("first_fold_pruning", False),
+                             rule=rule, cost=cost)
 
 
 def _parse_dataset(table: dict[str, Any], seed: int, selection: SelectionSettings,
@@ -172,6 +197,11 @@ def _parse_algorithm(table: dict[str, Any], section: str, default: str,
                      source: Source) -> tuple[str, dict[str, Any]]:
     """``[sampler]`` or ``[pruner]``: its name and its options, checked."""
     name = table.pop("name", default)
+    if section == "pruner" and (on := table.pop("objective", ACCURACY)) != ACCURACY:
+        raise ConfigError(f"{key_where(source, 'pruner.objective')}: pruners act on "
+                          f"{ACCURACY}, the one objective with a learning curve (costs are "
+                          "known from the configuration or when a trial ends); expected "
+                          f"{ACCURACY!r}, got {on!r}")
     check = _algorithms.check_sampler if section == "sampler" else _algorithms.check_pruner
     check(name, table, source)
     return name, table
@@ -202,6 +232,28 @@ def _n_trials(study: Mapping[str, Any], sampler: str, space: Mapping[str, ParamS
     return n_trials
 
 
+def _check_objectives(objectives: tuple[Objective, ...], selection: SelectionSettings,
+                      sampler: str, pruner: str, space: Mapping[str, ParamSpec],
+                      source: Source) -> None:
+    """What several objectives (or a cost to select by) ask of the sampler, pruner and space."""
+    costs = [o.name for o in objectives[1:]]
+    check_costs_vary(costs, space, source, "study.objectives")
+    if selection.cost is not None and selection.cost not in costs:
+        check_costs_vary([selection.cost], space, source, "selection.cost")
+    if not costs:
+        return
+    if not _algorithms.SAMPLER_KINDS[sampler].multi_objective:
+        capable = sorted(n for n, k in _algorithms.SAMPLER_KINDS.items() if k.multi_objective)
+        raise ConfigError(f"{key_where(source, 'sampler.name')}: {sampler!r} searches one "
+                          f"objective; [study] objectives names {len(objectives)}: expected one "
+                          f"of {capable}")
+    if pruner in _algorithms.PRUNERS_DECIDING_BY_TRIAL_NUMBER:
+        raise ConfigError(f"{key_where(source, 'pruner.name')}: {pruner!r} decides on the stored "
+                          "study, and Optuna's pruners take no multi-objective study; expected a "
+                          "pruner that decides on accuracy across workers ('median', "
+                          "'percentile', 'successive_halving', 'wilcoxon') or 'none'")
+
+
 # --- the file -----------------------------------------------------------------------------------
 
 
@@ -221,7 +273,7 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
     raw = _read(text, source)
     study_table = _table(raw, "study", source)
     study = _parse_study(study_table, source)
-    selection = _parse_selection(_table(raw, "selection", source), source)
+    selection = _parse_selection(_table(raw, "selection", source), study["objectives"], source)
     dataset, path, options, resolved = _parse_dataset(_table(raw, "dataset", source),
                                                       study["seed"], selection, source)
     space = _parse_space(_table(raw, "space", source), dataset, resolved, source)
@@ -234,6 +286,7 @@ def parse_study_config(text: str, source: Path | str | None = None) -> StudyConf
         raise ConfigError(f"{key_where(source, 'pruner.name')}: {pruner!r} compares a trial's "
                           "per-fold values with the best trial's; it needs cross-validation: add "
                           "[selection] folds = 5 (or use 'median' on a single split)")
+    _check_objectives(study["objectives"], selection, sampler, pruner, space, source)
     config = StudyConfig(
         **study, n_trials=_n_trials(study_table, sampler, space, source), dataset=dataset,
         dataset_path=path, dataset_options=options, space=space, sampler=sampler,

@@ -9,6 +9,7 @@ study file against these tables and adds the checks that span keys (a grid's siz
 
 from __future__ import annotations
 
+from hpsearch.study._objectives import COSTS
 from hpsearch.study._rules import AnyOf, Boolean, Constraint, Interval, Options, Text
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "RUN",
     "SECTIONS",
     "STUDY",
+    "STUDY_TABLES",
     "selection_rules",
 ]
 
@@ -29,6 +31,9 @@ MAX_SEED = 2**63 - 1  # what the data split takes (hpsearch.datasets)
 _MAX_CPUS_PER_TRIAL = 1024
 _MAX_RETRIES = 100
 _MAX_IN_FLIGHT = 1_000_000
+
+# [study] objectives, a table checked as a whole (study/_objectives.py: parse_objectives)
+STUDY_TABLES = ("objectives",)
 
 SECTIONS = ("study", "dataset", "space", "sampler", "pruner", "run", "selection")
 
@@ -71,4 +76,7 @@ def selection_rules() -> dict[str, Constraint]:
         "refit": Boolean(),
         "ensemble": Interval(int, 1, MAX_ENSEMBLE),  # 1: the best configuration alone
         "first_fold_pruning": Boolean(),
+        # "best": the most accurate; "one_se": the cheapest within one standard error of it
+        "rule": Options(str, ("best", "one_se")),
+        "cost": Options(str, tuple(COSTS)),  # what "one_se" makes cheap
     }

@@ -62,8 +62,8 @@ name = "grid"
      "[study] n_trials: expected an integer in [1, 1,000,000], got '4'"),
     (MINIMAL.replace('name = "tiny"', 'name = "../x"'), "[study] name: expected letters"),
     (MINIMAL + "[sampler]\nname = 'annealing'\n",
-     "[sampler] name: expected one of ['tpe', 'random', 'grid', 'cmaes', 'qmc', 'gp'], "
-     "got 'annealing'"),
+     "[sampler] name: expected one of ['tpe', 'random', 'grid', 'cmaes', 'qmc', 'nsga2', "
+     "'nsga3', 'gp'], got 'annealing'"),
     (MINIMAL + "[pruner]\nname = 'mean'\n", "[pruner] name: expected one of ['median', "),
     (MINIMAL + "[pruner]\nname = 'median'\nwarmup = 3\n", "[pruner]: unknown options ['warmup']"),
     (MINIMAL + "[pruner]\nname = 'percentile'\npercentile = 150.0\n",
