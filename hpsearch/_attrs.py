@@ -32,6 +32,7 @@ TRIAL_PRUNE_DECIDED_AT = "prune_decided_at"  # int: the epoch whose report the p
 TRIAL_HISTORY = "history"  # {"loss": [per-epoch mean], "train_acc": [...], "val_acc": [...]}
 TRIAL_FOLD_VALUES = "fold_values"  # [per-fold validation accuracy], cross-validated studies
 TRIAL_FIRST_FOLD_CURVE = "first_fold_curve"  # [val acc per epoch of fold 1], first-fold pruning
+TRIAL_COSTS = "costs"  # {"n_params": ..., "train_cpu_s": ..., "epochs": ...} measured by the worker
 TRIAL_RETRY_OF = "retry_of"  # number of the trial this one re-runs (interrupted / crashed)
 
 # Failure reason given to trials left RUNNING by a driver that died or was interrupted.

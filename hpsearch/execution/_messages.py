@@ -55,6 +55,8 @@ class TaskOptions:
         answers_behind: act on each report's answer exactly one report later, waiting for it
             then if need be: a reproducible study's trials stop at the same epoch whatever the
             messaging's timing, and the answer has nearly always arrived by then.
+        measure_inference: time the final model's forward pass (the ``inference_ms`` cost),
+            only when the study optimizes or selects by it.
     """
 
     cpus: float = 1.0
@@ -65,6 +67,7 @@ class TaskOptions:
     first_fold: bool = False
     keep_oof: bool = False
     answers_behind: bool = False
+    measure_inference: bool = False
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ class PruneMirror:
         if finished is None:
             finished = study.get_trials(deepcopy=False,
                                         states=(TrialState.COMPLETE, TrialState.PRUNED))
+        finished = [_accuracy_only(t) for t in finished]
         self._live: dict[int, Any] = {}
         self._finished: set[int] = set()
         self._rule = None if rule is None else PercentileRule(
@@ -270,3 +271,20 @@ class PruneMirror:
             frozen = study.tell(trial, state=TrialState.PRUNED if state == "pruned"
                                 else TrialState.FAIL)
         self._learned_trials.append(frozen)
+
+
+def _accuracy_only(trial: Any) -> Any:
+    """``trial`` as a single-objective trial of its accuracy (the first of several values).
+
+    Pruners decide on accuracy alone; the mirror's studies are single-objective, and Optuna's
+    pruners take no other.
+    """
+    if trial.values is None or len(trial.values) == 1:
+        return trial
+    import optuna
+
+    return optuna.trial.create_trial(state=trial.state, value=trial.values[0],
+                                     params=trial.params, distributions=trial.distributions,
+                                     intermediate_values=trial.intermediate_values,
+                                     user_attrs=trial.user_attrs,
+                                     system_attrs=trial.system_attrs)

@@ -204,7 +204,8 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
                                           visible)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
-                         epoch_report=epoch_report, keep_oof=options.keep_oof)
+                         epoch_report=epoch_report, keep_oof=options.keep_oof,
+                         measure_inference=options.measure_inference)
     for reporter in (report, epoch_report):
         if reporter is not None and reporter.decided_at is not None:
             result.prune_decided_at = reporter.decided_at

@@ -23,7 +23,7 @@ import numpy as np
 from hpsearch import _attrs as A
 from hpsearch._versions import VersionMismatch
 from hpsearch.execution import PruneMirror, RayStartError, init_ray, join_cluster, joins_cluster
-from hpsearch.results import best_trial
+from hpsearch.results import accuracy, best_trial
 from hpsearch.search._engine import Engine, RunSummary
 from hpsearch.search._plan import Pruning, RunPlan, make_plan
 from hpsearch.search._scheduling import FreeWindow, Generations, Lagged, Scheduling
@@ -120,7 +120,7 @@ def _run(config: StudyConfig, plan: RunPlan, driver: DriverStudy, url: str, data
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (
-            best.value, dict(best.params), best.number)
+            accuracy(best), dict(best.params), best.number)
     return summary
 
 
@@ -207,7 +207,9 @@ def _join(config: StudyConfig, address: str, from_file: bool) -> bool:
 def _open(config: StudyConfig, url: str, from_file: bool) -> DriverStudy:
     """``open_for_writing``; a refusal of the study file's storage names file and key."""
     try:
-        return open_for_writing(url, config.name, config.make_sampler(), config.make_pruner())
+        names = [o.name for o in config.objectives] if config.multi_objective else None
+        return open_for_writing(url, config.name, config.make_sampler(), config.make_pruner(),
+                                directions=config.directions, metric_names=names)
     except StorageError as exc:
         if not from_file:
             raise

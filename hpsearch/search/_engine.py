@@ -19,7 +19,7 @@ from typing import Any
 
 from hpsearch import _attrs as A
 from hpsearch.execution import Launcher, Started, TaskFailure
-from hpsearch.results import best_trial
+from hpsearch.results import accuracy, best_trial
 from hpsearch.search._plan import LIVE_EVERY_S, RunPlan, counts_toward_budget, trial_seed
 from hpsearch.search._progress import Progress
 from hpsearch.search._record import Running, record_failure, record_result
@@ -28,6 +28,7 @@ from hpsearch.storage import (
     changed_outside,
     fail_and_requeue,
     persist_launch,
+    report_step,
     stop_requested,
     write_live,
 )
@@ -130,7 +131,7 @@ class Engine:
         self.costs = _Costs()
         self.progress = Progress(plan.n_target, self.n_done, plan.progress)
         best = best_trial(study)
-        self.best = None if best is None else _Best(best.value, best.number)
+        self.best = None if best is None else _Best(accuracy(best), best.number)
         self.stopping = False  # a stop was asked for: no new trial; the running ones abandoned
         self._started_wall = time.time()
 
@@ -202,7 +203,7 @@ class Engine:
             if entry is None:  # the trial already finished; its answer no longer matters
                 decisions.append((r.trial, r.epoch, False))
                 continue
-            entry.trial.report(r.value, r.epoch)
+            entry.trial.report(r.value, r.epoch)  # Hyperband: never a multi-objective study
             entry.reported.add(r.epoch)
             decisions.append((r.trial, r.epoch, bool(entry.trial.should_prune())))
         self.launcher.decide(decisions)
@@ -218,7 +219,8 @@ class Engine:
 
     def _tell(self, entry: Running, result: Any) -> None:
         t0 = time.perf_counter()
-        state, value = record_result(self.study, entry, result, self.plan.fingerprint)
+        state, value = record_result(self.study, entry, result, self.plan.fingerprint,
+                                     self.plan.costs)
         number = entry.trial.number
         if state == "complete":
             self.summary.n_complete += 1
@@ -257,7 +259,7 @@ class Engine:
                 entry.trial.set_user_attr(A.TRIAL_NODE_IP, item.node_ip)
                 entry.trial.set_user_attr(A.TRIAL_STARTED_AT, item.started_at)
             elif item.epoch not in entry.reported:
-                entry.trial.report(item.value, item.epoch)
+                report_step(self.study, entry.trial, item.value, item.epoch)
                 entry.reported.add(item.epoch)
             touched[entry.trial.number] = entry.trial
         write_live(self.study, list(touched.values()))

@@ -60,6 +60,8 @@ class RunPlan:
         fingerprint: the dataset's fingerprint, stored on every trial.
         progress: "bar", "lines" or "none".
         task: how every trial task is launched and reports.
+        costs: the costs told beside accuracy (a multi-objective study's other values, in
+            order); empty for a study of accuracy alone.
     """
 
     name: str
@@ -76,6 +78,7 @@ class RunPlan:
     fingerprint: str
     progress: str
     task: TaskOptions
+    costs: tuple[str, ...] = ()
 
     @property
     def channel_learns(self) -> bool:
@@ -114,7 +117,9 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
                        wait_answers=config.reproducible and not lagged and decides,
                        answers_behind=lagged and decides,
                        batch_s=LIVE_EVERY_S / 2 if pruning is Pruning.NONE else 0.0,
-                       first_fold=first_fold, keep_oof=_keeps_oof(config, dataset))
+                       first_fold=first_fold, keep_oof=_keeps_oof(config, dataset),
+                       measure_inference="inference_ms" in (*config.cost_objectives,
+                                                            config.selection.cost))
     if isinstance(progress, bool):
         progress = "bar" if progress else "none"
     return RunPlan(name=config.name, seed=config.seed, space=config.space,
@@ -124,7 +129,7 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
                    lag=config.reproducible_lag if lagged else None,
                    pruning=pruning, first_fold=first_fold,
                    timeout_s=config.timeout_s, fingerprint=dataset.fingerprint,
-                   progress=progress, task=task)
+                   progress=progress, task=task, costs=tuple(config.cost_objectives))
 
 
 def _keeps_oof(config: StudyConfig, dataset: Any) -> bool:

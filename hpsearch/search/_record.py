@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import _attrs as A
-from hpsearch.storage import fail_and_requeue, set_oof_probs, stored_value
+from hpsearch.storage import fail_and_requeue, report_step, set_oof_probs, stored_values
 
 if TYPE_CHECKING:
     from optuna.trial import TrialState
@@ -34,12 +34,19 @@ class Running:
     outside: TrialState | None = None  # a state set from outside (dashboard, `hpsearch stop`)
 
 
-def record_result(study: Any, entry: Running, result: Any,
-                  fingerprint: str) -> tuple[str, float | None]:
+def record_result(study: Any, entry: Running, result: Any, fingerprint: str,
+                  costs: tuple[str, ...] = ()) -> tuple[str, float | None]:
     """Write ``result`` (a ``TrialResult``) on the trial and tell it.
 
+    Args:
+        study: the driver's study.
+        entry: the trial, as the engine keeps it.
+        result: what the worker returned.
+        fingerprint: the dataset's, stored on the trial.
+        costs: a multi-objective study's values after accuracy (``TrialResult.costs`` keys).
+
     Returns:
-        The state told ("complete", "pruned" or "failed") and, when complete, the value.
+        The state told ("complete", "pruned" or "failed") and, when complete, the accuracy.
     """
     from optuna.trial import TrialState
 
@@ -49,8 +56,11 @@ def record_result(study: Any, entry: Running, result: Any,
     # It stays in memory with the attributes; `tell` writes it all in one transaction.
     for epoch, value in enumerate(result.history.get("val_acc", []), start=1):
         if epoch not in entry.reported:
-            trial.report(value, epoch)
+            report_step(study, trial, value, epoch)
     state = result.state
+    if state == "complete" and (missing := [c for c in costs if c not in result.costs]):
+        state = "failed"  # cannot be told without them; never expected: the worker measures all
+        attrs[A.TRIAL_FAILURE] = f"cost {', '.join(missing)} not measured"
     if entry.outside is not None:  # stopped from outside: that state is kept, not ours
         state, attrs = _outside_outcome(entry.outside, attrs)
     for key, value in attrs.items():
@@ -58,9 +68,11 @@ def record_result(study: Any, entry: Running, result: Any,
     if state == "complete":
         if result.oof_probs is not None:  # returned only when the plan keeps them
             set_oof_probs(study, trial, result.oof_probs)
-        value = result.value if entry.outside is None else stored_value(study, trial)
-        study.tell(trial, value)
-        return state, value
+        values = [result.value, *(float(result.costs[c]) for c in costs)]
+        if entry.outside is not None:  # marked complete from outside: its values, if it has any
+            values = stored_values(study, trial) or values
+        study.tell(trial, values if costs else values[0])
+        return state, values[0]
     if state == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     else:
@@ -88,6 +100,8 @@ def _attrs(result: Any, fingerprint: str) -> dict[str, Any]:
              A.TRIAL_DURATION: result.duration_s, A.TRIAL_STARTED_AT: result.started_at,
              A.TRIAL_EPOCHS_RUN: result.epochs_run, A.TRIAL_FINGERPRINT: fingerprint,
              A.TRIAL_HISTORY: result.history}
+    if result.costs:
+        attrs[A.TRIAL_COSTS] = dict(result.costs)
     if result.fold_values is not None:
         attrs[A.TRIAL_FOLD_VALUES] = result.fold_values
     if result.first_fold_curve is not None:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,15 +96,28 @@ class DriverStudy:
         return self.lease is not None and self.lease.lost.is_set()
 
 
-def open_for_writing(url: str, name: str, sampler: Any, pruner: Any) -> DriverStudy:
+def open_for_writing(url: str, name: str, sampler: Any, pruner: Any,
+                     directions: Sequence[str] = ("maximize",),
+                     metric_names: Sequence[str] | None = None) -> DriverStudy:
     """Create or load study ``name`` for its only writer, after taking its lease.
 
     The study reads from memory and writes through to ``url`` (``SingleWriterStorage``).
 
+    Args:
+        url: an Optuna storage URL.
+        name: the study's name.
+        sampler: the Optuna sampler it asks with.
+        pruner: the Optuna pruner it reports to.
+        directions: one per objective ("maximize", "minimize"); several make a multi-objective
+            Optuna study. A stored study with other directions is refused.
+        metric_names: the objectives' names, stored as Optuna's metric names (the dashboard
+            labels its axes with them); None: none stored.
+
     Raises:
         StudyLockedError: another live driver holds the study (the message says who and since
             when).
-        StorageError: the storage cannot be opened or written.
+        StorageError: the storage cannot be opened or written, or holds study ``name`` with
+            other directions.
     """
     import optuna
 
@@ -113,29 +128,44 @@ def open_for_writing(url: str, name: str, sampler: Any, pruner: Any) -> DriverSt
     with database_errors(url):
         # Created (or found) through the backend first: the lease row needs the study's id,
         # and the memory copy must be read only once the lease is ours.
-        study_id = _find_or_create_study(backend, name)
+        study_id = _find_or_create_study(backend, name, directions)
         lease = acquire(backend, study_id, name)
         try:
             study = optuna.create_study(storage=SingleWriterStorage(backend), sampler=sampler,
-                                        pruner=pruner, study_name=name, direction="maximize",
-                                        load_if_exists=True)
+                                        pruner=pruner, study_name=name,
+                                        directions=list(directions), load_if_exists=True)
+            if metric_names is not None and study.metric_names != list(metric_names):
+                with warnings.catch_warnings():  # set_metric_names is marked experimental
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names(list(metric_names))
         except BaseException:
             lease.release()
             raise
     return DriverStudy(study, lease, backend)
 
 
-def _find_or_create_study(backend: Any, name: str) -> int:
-    """The backend's id of study ``name``, created (maximize) when it does not exist."""
+def _find_or_create_study(backend: Any, name: str, directions: Sequence[str]) -> int:
+    """The backend's id of study ``name``, created with ``directions`` when it does not exist.
+
+    Raises:
+        StorageError: the stored study has other directions (other objectives).
+    """
     from optuna.exceptions import DuplicatedStudyError
     from optuna.study import StudyDirection
 
+    wanted = [StudyDirection[d.upper()] for d in directions]
     try:
-        return backend.get_study_id_from_name(name)
+        study_id = backend.get_study_id_from_name(name)
     except KeyError:
-        pass
-    try:
-        return backend.create_new_study([StudyDirection.MAXIMIZE], name)
-    except DuplicatedStudyError:  # created by another process meanwhile
-        return backend.get_study_id_from_name(name)
+        try:
+            return backend.create_new_study(wanted, name)
+        except DuplicatedStudyError:  # created by another process meanwhile
+            study_id = backend.get_study_id_from_name(name)
+    stored = backend.get_study_directions(study_id)
+    if list(stored) != wanted:
+        words = [d.name.lower() for d in stored]
+        raise StorageError(f"study {name!r} is stored with directions {words}, and this run "
+                           f"asks {list(directions)}: its objectives changed; give the changed "
+                           "study a new [study] name")
+    return study_id
 

@@ -3,7 +3,8 @@
 - ``persist_launch``: a just-asked trial written before it runs (for ``recover``).
 - ``recover`` / ``fail_and_requeue``: trials a dead driver left RUNNING, failed and enqueued again.
 - ``write_live``: running trials' new points, in one transaction, for live readers.
-- ``changed_outside`` / ``stored_value``: what was changed from outside (optuna-dashboard).
+- ``report_step``: one point of a running trial's learning curve (multi-objective studies too).
+- ``changed_outside`` / ``stored_values``: what was changed from outside (optuna-dashboard).
 
 Each works on the driver's ``SingleWriterStorage`` and also on a plain Optuna storage (tests,
 ``optuna.create_study`` studies), where there is nothing to sync.
@@ -18,8 +19,8 @@ from hpsearch import _attrs as A
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["changed_outside", "fail_and_requeue", "persist_launch", "recover", "stored_value",
-           "write_live"]
+__all__ = ["changed_outside", "fail_and_requeue", "persist_launch", "recover", "report_step",
+           "stored_values", "write_live"]
 
 
 def persist_launch(study: optuna.Study, trial: optuna.trial.Trial) -> None:
@@ -87,11 +88,26 @@ def changed_outside(study: optuna.Study, trials: list[optuna.trial.Trial]) -> di
     return {number_of[t]: state for t, state in storage.changed_outside(list(number_of)).items()}
 
 
-def stored_value(study: optuna.Study, trial: optuna.trial.Trial) -> float | None:
-    """The value a trial holds in the storage (one marked complete from outside carries it)."""
+def report_step(study: optuna.Study, trial: optuna.trial.Trial, value: float, step: int) -> None:
+    """Record ``value`` at ``step`` of a running trial's learning curve (``trial.report``).
+
+    Optuna's ``Trial.report`` refuses a multi-objective study (its pruners take none); the
+    curve of accuracy is still the trial's, and hpsearch's pruners decide on it across
+    workers, so it is written to the storage directly (``set_trial_intermediate_value``).
+    """
+    if len(study.directions) == 1:
+        trial.report(value, step)
+        return
+    from hpsearch.storage._optuna import storage_of, trial_id
+
+    storage_of(study).set_trial_intermediate_value(trial_id(trial), step, float(value))
+
+
+def stored_values(study: optuna.Study, trial: optuna.trial.Trial) -> list[float] | None:
+    """The values a trial holds in the storage (one marked complete from outside carries them)."""
     from hpsearch.storage._optuna import storage_of, trial_id
 
     storage = storage_of(study)
     in_backend = (storage.backend_trial(trial_id(trial)) if hasattr(storage, "backend_trial")
                   else storage.get_trial(trial_id(trial)))
-    return in_backend.value
+    return in_backend.values
