@@ -119,12 +119,12 @@ class Study:
     @property
     def best(self) -> Best | None:
         """The best complete trial (ties: the lowest number); None before one completes."""
-        from hpsearch.results import best_trial
+        from hpsearch.results import accuracy, best_trial
 
         trial = best_trial(self.stored.study)
         if trial is None:
             return None
-        return Best(trial.number, float(trial.value), dict(trial.params))
+        return Best(trial.number, accuracy(trial), dict(trial.params))
 
     @property
     def evaluation(self) -> Any:

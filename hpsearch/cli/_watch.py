@@ -26,7 +26,7 @@ def status_lines(config: Any, study: Any, now: float | None = None) -> list[str]
     """
     from optuna.trial import TrialState
 
-    from hpsearch.results import best_trial
+    from hpsearch.results import accuracy, best_trial
     from hpsearch.search import counts_toward_budget
     from hpsearch.storage import driver_of
 
@@ -41,7 +41,7 @@ def status_lines(config: Any, study: Any, now: float | None = None) -> list[str]
                      or "no trials yet")]
     best = best_trial(study)
     if best is not None:
-        lines.append(f"  best: trial {best.number}, val acc {best.value:.4f}, {best.params}")
+        lines.append(f"  best: trial {best.number}, val acc {accuracy(best):.4f}, {best.params}")
     driver = driver_of(study)
     lines.append(f"  driver: {driver}" if driver else "  no driver is running it")
     running = [t for t in trials if t.state == TrialState.RUNNING]

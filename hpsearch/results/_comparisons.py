@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import _attrs as A
-from hpsearch.results._trials import resolved
+from hpsearch.results._trials import accuracy, resolved
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,7 +92,7 @@ def comparison_settings(study: Any, config: Any) -> list[Setting]:
         params = resolved(t.params, config)
         key = tuple(params[n] for n in varied)
         label = ", ".join(f"{n}={_fmt(params[n])}" for n in varied)
-        latest[key] = Setting(label, t.number, float(t.value), int(t.user_attrs[A.TRIAL_SEED]),
+        latest[key] = Setting(label, t.number, accuracy(t), int(t.user_attrs[A.TRIAL_SEED]),
                               params, {k: list(v) for k, v in history.items()})
     return sorted(latest.values(), key=lambda s: s.number)
 

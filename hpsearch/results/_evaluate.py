@@ -25,6 +25,7 @@ import numpy as np
 
 from hpsearch import _attrs as A
 from hpsearch.results._evaluation import (
+    Choice,
     ClassScores,
     Ensemble,
     EvaluatedTrial,
@@ -39,22 +40,32 @@ from hpsearch.results._evaluation import (
     write_evaluation,
     write_settings_evaluation,
 )
+from hpsearch.results._selection import SelectionError, choose
 from hpsearch.results._statistics import best_estimate, bootstrap_ci, confusion_matrix
-from hpsearch.results._trials import best_trial, ranked_trials
+from hpsearch.results._trials import accuracy, ranked_trials
 
 __all__ = ["boundary_mesh", "evaluate_best", "evaluate_settings", "extra_seed"]
 
 _MESH = 150  # decision-boundary mesh points per axis
 
 
-def _best_trial(study: Any) -> Any:
-    best = best_trial(study)
-    if best is None:
+def _chosen_trial(study: Any, config: Any, dataset: Any) -> tuple[Any, Choice]:
+    """The trial ``[selection] rule`` chooses, and how (``hpsearch.results._selection``)."""
+    from hpsearch.training import count_params
+
+    complete = {t.number: t for t in ranked_trials(study)}
+    if not complete:
         raise EvaluationError(f"study {study.study_name!r} has no complete trial to evaluate; "
                               "run more trials (failed and pruned ones have no final result)")
-    if A.TRIAL_SEED not in best.user_attrs:
-        raise EvaluationError(f"trial {best.number} has no recorded seed; cannot retrain it")
-    return best
+    try:
+        choice = choose(study, config, n_val=len(dataset.y_val), counter=lambda params:
+                        count_params(params, tuple(dataset.input_shape), dataset.num_classes))
+    except SelectionError as exc:
+        raise EvaluationError(str(exc)) from None
+    for number in {choice.trial, choice.most_accurate}:
+        if A.TRIAL_SEED not in complete[number].user_attrs:
+            raise EvaluationError(f"trial {number} has no recorded seed; cannot retrain it")
+    return complete[choice.trial], choice
 
 
 def extra_seed(seed: int, k: int) -> int:
@@ -157,14 +168,21 @@ class _Retraining:
     others: list[Any]
     members: list[Any]  # the ensemble's other trials, in the order of ``member_models``
     member_models: list[Any]
+    compared: list[Any]  # "one_se": the most accurate configuration's model, tested beside
 
     @property
     def models(self) -> list[Any]:
-        return [self.model, *self.others, *self.member_models]
+        return [self.model, *self.others, *self.member_models, *self.compared]
 
 
 def _retrain(study: Any, config: Any, dataset: Any, best: Any, extra_seeds: int,
-             ensemble_size: int, data: Mapping[str, np.ndarray], keep: str) -> _Retraining:
+             ensemble_size: int, data: Mapping[str, np.ndarray], keep: str,
+             compared: Any = None) -> _Retraining:
+    """Every model the one read of the test split scores.
+
+    ``best`` (the chosen trial) with its seed and ``extra_seeds`` more, the ensemble's members,
+    and ``compared`` (a trial tested beside the chosen one).
+    """
     from hpsearch.study import resolve_params
 
     seed = int(best.user_attrs[A.TRIAL_SEED])
@@ -175,13 +193,21 @@ def _retrain(study: Any, config: Any, dataset: Any, best: Any, extra_seeds: int,
     members = _ensemble_members(study, best, ensemble_size)
     member_models = [_fit(resolve_params(t.params, config.space), dataset,
                           int(t.user_attrs[A.TRIAL_SEED]), data, keep=keep)[0] for t in members]
-    return _Retraining(params, model, solver, seeds, others, members, member_models)
+    compared_models = [] if compared is None else [
+        _fit(resolve_params(compared.params, config.space), dataset,
+             int(compared.user_attrs[A.TRIAL_SEED]), data, keep=keep)[0]]
+    return _Retraining(params, model, solver, seeds, others, members, member_models,
+                       compared_models)
 
 
 def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
                   extra_seeds: int = 0, train_on_val: bool = False,
                   n_bootstrap: int = 1000) -> Evaluation:
-    """Retrain the best complete trial's configuration and score it on the test split once.
+    """Retrain the chosen configuration and score it on the test split once.
+
+    The chosen one is the most accurate complete trial, or, under ``[selection] rule =
+    "one_se"``, the cheapest within one standard error of it (then the most accurate is
+    retrained and tested beside it, in the same read of the test split).
 
     Args:
         study: the ``optuna.Study``.
@@ -206,28 +232,34 @@ def evaluate_best(study: Any, config: Any, dataset: Any, out_dir: str | Path, *,
         raise ValueError(f"extra_seeds = {extra_seeds!r}; expected an integer >= 0")
     if n_bootstrap < 1:
         raise ValueError(f"n_bootstrap = {n_bootstrap!r}; expected a positive integer")
-    best = _best_trial(study)
     _check_dataset(study, dataset)
+    best, choice = _chosen_trial(study, config, dataset)
+    compared = None if choice.most_accurate == best.number else next(
+        t for t in ranked_trials(study) if t.number == choice.most_accurate)
     selection_ = getattr(config, "selection", None)
     refit = bool(getattr(selection_, "refit", False))
     train_on_val = train_on_val or refit
     fits = _retrain(study, config, dataset, best, extra_seeds, getattr(selection_, "ensemble", 1),
-                    _training_data(dataset, train_on_val), "last" if refit else "best")
+                    _training_data(dataset, train_on_val), "last" if refit else "best", compared)
     scored = _score_on_test(fits.models, dataset, _predictions_and_probabilities)
     seed = int(best.user_attrs[A.TRIAL_SEED])
     y_test, predicted, _ = scored[0]
+    if compared is not None:
+        choice.most_accurate_test = _score(y_test, scored.pop()[1], n_bootstrap,
+                                           int(compared.user_attrs[A.TRIAL_SEED]))
     evaluation = Evaluation(
         study=study.study_name,
-        trial=EvaluatedTrial(best.number, seed, jsonable(fits.params), float(best.value),
+        trial=EvaluatedTrial(best.number, seed, jsonable(fits.params), accuracy(best),
                              dataset.fingerprint),
         retrained=_retrained(fits.solver, dataset, train_on_val, refit),
         test=_score(y_test, predicted, n_bootstrap, seed),
         classes=_class_scores(y_test, predicted, dataset),
-        estimate=_search_estimate(study, config, len(dataset.y_val)),
+        estimate=_search_estimate(study, config, len(dataset.y_val), best),
         seeds=_seed_spread(fits.seeds, [float(np.mean(p == y_test))
                                         for _, p, _ in scored[:1 + len(fits.seeds)]]),
         ensemble=_ensemble(dataset, best, fits.members, scored, len(fits.seeds), n_bootstrap,
                            seed),
+        choice=choice,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     members = [(t.number, m) for t, m in zip(fits.members, fits.member_models, strict=True)]
@@ -252,8 +284,8 @@ def _class_scores(y: np.ndarray, predicted: np.ndarray, dataset: Any) -> ClassSc
     return ClassScores([str(c) for c in dataset.class_names], recall, confusion.tolist())
 
 
-def _search_estimate(study: Any, config: Any, n_val: int) -> SearchEstimate:
-    chosen = best_estimate(study, config, n_val=n_val)
+def _search_estimate(study: Any, config: Any, n_val: int, trial: Any) -> SearchEstimate:
+    chosen = best_estimate(study, config, n_val=n_val, trial=trial)
     return SearchEstimate(chosen.value, chosen.low, chosen.high, chosen.basis,
                           list(chosen.fold_values), len(chosen.tied))
 

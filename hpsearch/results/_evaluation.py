@@ -25,6 +25,7 @@ import numpy as np
 from hpsearch._files import atomic_path, atomic_write_text
 
 __all__ = [
+    "Choice",
     "ClassScores",
     "Ensemble",
     "EvaluatedTrial",
@@ -200,6 +201,46 @@ class Ensemble:
 
 
 @dataclass
+class Choice:
+    """How the configuration to refit and test was chosen (``[selection] rule``).
+
+    Attributes:
+        rule: "best" or "one_se".
+        trial: the chosen trial's number.
+        most_accurate: the most accurate complete trial's number (the chosen one under "best").
+        cost: the cost "one_se" made cheap (None under "best" without one).
+        chosen_cost: the chosen trial's cost.
+        most_accurate_cost: the most accurate trial's cost.
+        standard_error: the most accurate trial's estimate's standard error ("one_se").
+        threshold: its estimate less one standard error: the accuracy a candidate needs.
+        n_within: complete trials at or above the threshold (the most accurate included).
+        basis: what the standard error rests on, in words.
+        most_accurate_test: under "one_se", the most accurate configuration's test score,
+            taken in the same one read of the test split, beside the chosen one's (None when
+            it is the chosen one).
+    """
+
+    rule: str
+    trial: int
+    most_accurate: int
+    cost: str | None = None
+    chosen_cost: float | None = None
+    most_accurate_cost: float | None = None
+    standard_error: float | None = None
+    threshold: float | None = None
+    n_within: int = 1
+    basis: str = ""
+    most_accurate_test: Score | None = None
+
+    @property
+    def saving(self) -> float | None:
+        """The chosen cost as a share of the most accurate's (0.25: a quarter), or None."""
+        if self.chosen_cost is None or not self.most_accurate_cost:
+            return None
+        return self.chosen_cost / self.most_accurate_cost
+
+
+@dataclass
 class Evaluation:
     """Test-set metrics of the best configuration, as stored in ``best/metrics.json``.
 
@@ -212,6 +253,8 @@ class Evaluation:
         estimate: what the search promised (None in evaluations that predate it).
         seeds: the test accuracy over further seeds (None without them).
         ensemble: the ensemble of the top configurations (None without one).
+        choice: how the configuration was chosen (``[selection] rule``; None in evaluations
+            that predate it: the most accurate).
         created: ISO time of the evaluation.
         model_path: where the model was saved (not stored in the JSON; set on load).
     """
@@ -224,6 +267,7 @@ class Evaluation:
     estimate: SearchEstimate | None = None
     seeds: SeedSpread | None = None
     ensemble: Ensemble | None = None
+    choice: Choice | None = None
     created: str = ""
     model_path: Path | None = None
 
@@ -242,6 +286,13 @@ class Evaluation:
         if (est := self.estimate) is not None:
             interval = "" if est.low is None else f" ({est.low:.4f}-{est.high:.4f})"
             text += f"; estimated {est.value:.4f}{interval}, gap {self.gap:+.4f}"
+        if (c := self.choice) is not None and c.trial != c.most_accurate:
+            text += (f"; chosen by one standard error for its {c.cost} ({c.chosen_cost:.4g} "
+                     f"against {c.most_accurate_cost:.4g} for the most accurate, trial "
+                     f"{c.most_accurate}")
+            if c.most_accurate_test is not None:
+                text += f", test {c.most_accurate_test.accuracy:.4f}"
+            text += ")"
         if (ens := self.ensemble) is not None:
             text += f"; ensemble of {len(ens.trials)}: {ens.test.accuracy:.4f}"
             if ens.estimate is not None:
@@ -267,6 +318,7 @@ class Evaluation:
         elif data["layout"] != _LAYOUT:
             raise ValueError(f"layout {data['layout']!r}; this version reads layout {_LAYOUT}")
         ensemble = data.get("ensemble")
+        choice = data.get("choice")
         return cls(
             study=data["study"],
             trial=EvaluatedTrial(**data["trial"]),
@@ -278,6 +330,8 @@ class Evaluation:
             ensemble=None if ensemble is None else Ensemble(
                 trials=ensemble["trials"], models=ensemble["models"],
                 test=Score(**ensemble["test"]), estimate=_maybe(Score, ensemble.get("estimate"))),
+            choice=None if choice is None else Choice(**{
+                **choice, "most_accurate_test": _maybe(Score, choice.get("most_accurate_test"))}),
             created=data.get("created", ""),
         )
 

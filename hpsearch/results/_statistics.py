@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.results._trials import best_trial, fold_values, ranked_trials
+from hpsearch.results._trials import accuracy, best_trial, fold_values, ranked_trials
 
 __all__ = ["Estimate", "best_estimate", "bootstrap_ci", "confusion_matrix"]
 
@@ -44,7 +44,8 @@ class Estimate:
     tied: tuple[int, ...] = ()
 
 
-def best_estimate(study: Any, config: Any = None, n_val: int | None = None) -> Estimate | None:
+def best_estimate(study: Any, config: Any = None, n_val: int | None = None,
+                  trial: Any = None) -> Estimate | None:
     """How sure the search is of its choice: the estimate's interval and the statistical ties.
 
     With cross-validation the interval is the fold mean ± t(k-1) x the standard error of the
@@ -53,20 +54,28 @@ def best_estimate(study: Any, config: Any = None, n_val: int | None = None) -> E
     binomial normal approximation and a trial is tied when a one-sided two-proportion z-test
     does not find it worse; without ``n_val`` neither is known.
 
+    Args:
+        study: the ``optuna.Study``.
+        config: its ``StudyConfig`` (folds read from steps when the trials lack the attribute).
+        n_val: the validation split's size, on one split.
+        trial: the chosen trial (``[selection] rule = "one_se"`` may choose another than the
+            most accurate); default: ``best_trial``.
+
     Returns:
         None when no trial has completed.
     """
-    best = best_trial(study)
+    best = best_trial(study) if trial is None else trial
     if best is None:
         return None
     others = [t for t in ranked_trials(study) if t.number != best.number]
     folds = fold_values(best, config)
-    p = float(best.value)
+    p = accuracy(best)
     if folds and len(folds) >= 2:
         others_folds = [(t.number, fold_values(t, config)) for t in others]
         low, high, basis, tied = _over_folds(p, folds, others_folds)
     elif n_val:
-        low, high, basis, tied = _over_one_split(p, n_val, [(t.number, t.value) for t in others])
+        scored = [(t.number, accuracy(t)) for t in others]
+        low, high, basis, tied = _over_one_split(p, n_val, scored)
     else:
         low, high, basis, tied = None, None, "one validation split (size unknown)", []
     return Estimate(best.number, p, low, high, basis, tuple(folds or ()), tuple(tied))

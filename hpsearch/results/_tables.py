@@ -14,6 +14,7 @@ import pandas as pd
 
 from hpsearch import _attrs as A
 from hpsearch.results._trials import (
+    accuracy,
     best_trial,
     count_states,
     cross_validated,
@@ -60,8 +61,19 @@ def _trials(study: Any) -> list[Any]:
 
 def param_columns(frame: pd.DataFrame) -> list[str]:
     """The parameter columns of a ``trials_frame`` (everything between the fixed columns)."""
-    return [c for c in frame.columns
-            if c not in _LEADING and c not in _TRAILING and c != _FOLD_COLUMN]
+    from hpsearch.study._objectives import COSTS
+
+    return [c for c in frame.columns if c not in _LEADING and c not in _TRAILING
+            and c != _FOLD_COLUMN and c not in COSTS]
+
+
+def _cost_names(config: Any) -> list[str]:
+    """The costs a study optimizes or selects by: the trials table's cost columns."""
+    if config is None:
+        return []
+    names = list(getattr(config, "cost_objectives", []))
+    cost = getattr(getattr(config, "selection", None), "cost", None)
+    return names + ([cost] if cost is not None and cost not in names else [])
 
 
 def _row(trial: Any, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -73,7 +85,7 @@ def _row(trial: Any, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     else:
         params = resolved(trial.params, config)
     attrs = trial.user_attrs
-    row = {"number": trial.number, "state": state_word(trial), "value": trial.value,
+    row = {"number": trial.number, "state": state_word(trial), "value": accuracy(trial),
            **{f"\0{k}": v for k, v in params.items()}}
     row.update({col: attrs.get(key) for col, key in _ATTR_COLUMNS.items()})
     row["datetime_start"] = trial.datetime_start
@@ -99,8 +111,12 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
         ``failure_reason``, ``pruned_at_epoch``, ``retry_of``, ``datetime_start`` and
         ``datetime_complete``. Missing values are NA. A cross-validated study (per-fold values
         stored, or ``config.selection.folds``) also has ``fold_values`` after ``value``: each
-        fold's validation accuracy, space-separated, in fold order.
+        fold's validation accuracy, space-separated, in fold order. A study with costs (``[study]
+        objectives``, ``[selection] cost``) has one column per cost after those (``n_params``,
+        ``train_cpu_s``, ...: ``hpsearch.results._selection.trial_cost``; NA where unknown).
     """
+    from hpsearch.results._selection import trial_cost
+
     rows = []
     param_names: dict[str, None] = {}  # ordered set: first appearance wins
     for trial in _trials(study):
@@ -117,6 +133,9 @@ def trials_frame(study: Any, config: Any = None) -> pd.DataFrame:
     # Object dtype first, so ints with gaps stay ints (Int64) instead of turning into floats.
     frame = pd.DataFrame(rows, columns=columns, dtype=object).rename(columns=rename)
     _type_columns(frame, has_folds)
+    for at, cost in enumerate(_cost_names(config), start=len(leading)):
+        frame.insert(at, cost, pd.array([trial_cost(t, cost) for t in _trials(study)],
+                                        dtype="Float64"))
     for name in param_names:
         col = rename[f"\0{name}"]
         frame[col] = _tidy_param(frame[col])
@@ -202,7 +221,7 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         "n_trials": len(frame),
         "by_state": count_states(_trials(study)),
         "n_interrupted": int((frame["failure_reason"] == A.REASON_INTERRUPTED).sum()),
-        "best_value": None if best is None else float(best.value),
+        "best_value": None if best is None else accuracy(best),
         "best_trial": None if best is None else best.number,
         "wall_s": throughput["wall_s"],
         "cpu_s": float(frame["duration_s"].sum()),

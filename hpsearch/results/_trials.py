@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATES",
     "TRIAL_FOLD_VALUES",
+    "accuracy",
     "best_trial",
     "count_states",
     "cross_validated",
@@ -54,9 +55,19 @@ def count_states(trials: Iterable[Any]) -> dict[str, int]:
     return counts
 
 
+def accuracy(trial: Any) -> float | None:
+    """A trial's validation accuracy: its value, or its first value in a multi-objective study.
+
+    (Optuna's ``trial.value`` refuses a trial of several values; accuracy always comes first,
+    ``hpsearch.study._objectives``.) None when the trial has no value (pruned, failed, running).
+    """
+    values = trial.values
+    return None if not values else float(values[0])
+
+
 def rank_key(trial: Any) -> tuple[float, int]:
-    """Sort key of complete trials, best first: highest value, ties to the lowest number."""
-    return -trial.value, trial.number
+    """Sort key of complete trials, best first: highest accuracy, ties to the lowest number."""
+    return -accuracy(trial), trial.number
 
 
 def ranked_trials(study: Any) -> list[FrozenTrial]:
@@ -68,12 +79,12 @@ def ranked_trials(study: Any) -> list[FrozenTrial]:
 
 
 def best_trial(study: Any) -> FrozenTrial | None:
-    """The best complete trial: highest value, ties broken by the lowest trial number.
+    """The best complete trial: highest accuracy, ties broken by the lowest trial number.
 
     The one definition every part of hpsearch uses (engine, CLI, evaluation, reports).
 
     Args:
-        study: an ``optuna.Study`` (any storage, maximizing its metric).
+        study: an ``optuna.Study`` (any storage; accuracy its value or its first value).
 
     Returns:
         The ``optuna.trial.FrozenTrial``, or None when no trial has completed.
