@@ -21,10 +21,13 @@ from hpsearch._files import atomic_write_bytes, atomic_write_text
 from hpsearch.report._compare import comparison_items, comparison_section
 from hpsearch.report._content import (
     Table,
+    choice_sentence,
+    choice_table,
     evaluation_tables,
     facts_table,
     fmt,
     frame_table,
+    front_table,
     meta_table,
     versions_table,
 )
@@ -89,6 +92,39 @@ def _comparison(summary: StudySummary, figure_dir: Path) -> tuple[Section | None
     return section, written
 
 
+def _test_section(summary: StudySummary) -> Section:
+    """The tested configuration: its test metrics, and beside it the most accurate one's."""
+    ev = summary.evaluation
+    by_cost = ev.choice is not None and ev.choice.cost is not None
+    test = Section(f"{'Chosen' if by_cost else 'Best'} configuration on the test split")
+    what = ("The configuration the one-standard-error rule chose (the cheapest within one "
+            "standard error of the most accurate)" if by_cost else
+            "The best complete trial's configuration")
+    test.text(what + ", retrained with its recorded seed "
+              + ("on all non-test data (train + validation) " if ev.retrained.refit else "")
+              + "and scored once on the test split, which the search never saw; beside "
+              "it, what the search promised (the estimate, with its uncertainty) and the "
+              "gap between the two.")
+    if (sentence := choice_sentence(summary)) is not None:
+        test.text(sentence)
+    if (table := choice_table(summary)) is not None:
+        test.table(table)
+    for table in evaluation_tables(summary):
+        test.table(table)
+    return test
+
+
+def _front_section(summary: StudySummary) -> Section:
+    """The Pareto front of accuracy and the study's costs."""
+    front = summary.front
+    section = Section("Accuracy against cost")
+    costs = ", ".join(front.label(c) for c in front.costs)
+    section.text(f"The complete trials no other beats on validation accuracy and every cost "
+                 f"({costs}): the Pareto front, {len(front.front)} of the {len(front.trials)} "
+                 "trials with measured costs, most accurate first.")
+    return section.table(front_table(summary))
+
+
 def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) -> list[Section]:
     overview = Section("Overview")
     if summary.description:
@@ -98,16 +134,9 @@ def _sections(summary: StudySummary, figures: list[tuple[FigureSpec, bytes]]) ->
     overview.table(meta_table(summary)).table(facts_table(summary))
     sections = [overview]
     if summary.evaluation is not None:
-        test = Section("Best configuration on the test split")
-        refit = summary.evaluation.retrained.refit
-        test.text("The best complete trial's configuration, retrained with its recorded seed "
-                  + ("on all non-test data (train + validation) " if refit else "")
-                  + "and scored once on the test split, which the search never saw; beside "
-                  "it, what the search promised (the estimate, with its uncertainty) and the "
-                  "gap between the two.")
-        for table in evaluation_tables(summary):
-            test.table(table)
-        sections.append(test)
+        sections.append(_test_section(summary))
+    if summary.front is not None:
+        sections.append(_front_section(summary))
     if figures:
         figs = Section("Figures")
         for spec, png in figures:

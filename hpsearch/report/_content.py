@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.report._summary import StudySummary
+from hpsearch.study import COSTS
 
 if TYPE_CHECKING:
     from hpsearch.results import Ensemble, Evaluation
 
-__all__ = ["Table", "evaluation_tables", "facts_table", "frame_table", "meta_table",
-           "selection_table", "versions_table"]
+__all__ = ["Table", "choice_sentence", "choice_table", "cost_text", "evaluation_tables",
+           "facts_table", "frame_table", "front_table", "meta_table", "selection_table",
+           "versions_table"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,21 @@ def fmt(value: Any, column: str = "") -> str:
     return str(value)
 
 
+_RULES = {"best": "best: the most accurate configuration",
+          "one_se": "one_se: the cheapest within one standard error of the most accurate"}
+# "trial 12 has 4.1x <fewer parameters> than the most accurate"
+_FEWER = {"n_params": "fewer parameters", "epochs": "fewer epochs",
+          "train_cpu_s": "less training CPU time", "inference_ms": "less inference time"}
+_COUNTS = frozenset({"n_params", "epochs"})
+
+
+def cost_text(cost: str, value: float | None) -> str:
+    """A cost as a cell: counts as integers, times to 4 significant digits."""
+    if value is None or pd.isna(value):
+        return "-"
+    return str(round(value)) if cost in _COUNTS else f"{value:.4g}"
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
@@ -57,6 +74,10 @@ def meta_table(s: StudySummary) -> Table:
     rows = [["study", s.name], ["dataset", f"{s.dataset} (fingerprint {s.fingerprint})"],
             ["metric", s.metric], ["sampler", s.sampler], ["pruner", s.pruner],
             ["study file", s.config_path or "-"], ["report made", s.generated]]
+    if s.front is not None:
+        costs = ", ".join(f"{c} ({d})" for c, d in s.front.costs.items())
+        rule = s.front.choice.rule
+        rows[3:3] = [["costs", costs], ["selection rule", _RULES.get(rule, rule)]]
     return Table("meta", ["", ""], rows)
 
 
@@ -189,3 +210,83 @@ def versions_table(s: StudySummary) -> Table:
     rows = [[n, s.versions["as run"].get(n, "-"), s.versions["report"].get(n, "-")]
             for n in names]
     return Table("versions", ["package", "study ran with", "report made with"], rows)
+
+
+# --- accuracy against cost ------------------------------------------------------------------------
+
+
+def _marks(number: int, chosen: int, most_accurate: int) -> str:
+    words = [w for w, n in (("chosen", chosen), ("most accurate", most_accurate)) if n == number]
+    return ", ".join(words)
+
+
+def front_table(s: StudySummary) -> Table | None:
+    """The Pareto-optimal trials, most accurate first: accuracy, costs, parameters, marks."""
+    if s.front is None:
+        return None
+    f = s.front
+    header = ["trial", "validation accuracy", *(f.label(c) for c in f.costs), *s.searched, ""]
+    rows = [[str(int(r["number"])), f"{r['value']:.4f}",
+             *(cost_text(c, r[c]) for c in f.costs), *(fmt(r[p]) for p in s.searched),
+             _marks(int(r["number"]), f.choice.trial, f.choice.most_accurate)]
+            for _, r in f.front.iterrows()]
+    return Table("front", header, rows)
+
+
+def _tested_choice(s: StudySummary) -> Any:
+    """The evaluation's choice when it was made by a cost, else None."""
+    ev = s.evaluation
+    choice = getattr(ev, "choice", None)
+    return choice if choice is not None and choice.cost is not None else None
+
+
+def choice_table(s: StudySummary) -> Table | None:
+    """The most accurate and the chosen configuration side by side: estimate, test, cost.
+
+    None unless the evaluation chose by a cost (``[selection] rule = "one_se"``).
+    """
+    if (c := _tested_choice(s)) is None:
+        return None
+    ev = s.evaluation
+    folds = ev.estimate is not None and ev.estimate.fold_values
+    keys = ["trial", f"estimate ({'mean over folds' if folds else 'validation accuracy'})",
+            "test accuracy", COSTS[c.cost].label]
+    chosen = [str(c.trial), "-" if ev.estimate is None else f"{ev.estimate.value:.4f}",
+              f"{ev.test.accuracy:.4f}", cost_text(c.cost, c.chosen_cost)]
+    if c.trial == c.most_accurate:
+        return Table("choice", ["", "chosen (also the most accurate)"],
+                     [list(pair) for pair in zip(keys, chosen, strict=True)])
+    test = c.most_accurate_test
+    most = [str(c.most_accurate), fmt(_estimate_of(s, c.most_accurate), "value"),
+            "-" if test is None else f"{test.accuracy:.4f}",
+            cost_text(c.cost, c.most_accurate_cost)]
+    return Table("choice", ["", "most accurate", "chosen"],
+                 [list(row) for row in zip(keys, most, chosen, strict=True)])
+
+
+def _estimate_of(s: StudySummary, number: int) -> float | None:
+    """A trial's validation accuracy (its mean over folds) as stored, or None."""
+    values = s.trials.loc[s.trials["number"] == number, "value"]
+    return None if values.empty or pd.isna(values.iloc[0]) else float(values.iloc[0])
+
+
+def choice_sentence(s: StudySummary) -> str | None:
+    """What the choice saves, in words; None unless the evaluation chose by a cost."""
+    if (c := _tested_choice(s)) is None:
+        return None
+    se = f"{c.standard_error:.4f}" if c.standard_error is not None else "?"
+    if c.trial == c.most_accurate:
+        return (f"The most accurate trial ({c.trial}) is also the one of least "
+                f"{COSTS[c.cost].label} among the {c.n_within} within one standard error "
+                f"({se}; {c.basis}).")
+    best = _estimate_of(s, c.most_accurate)
+    lower = "" if best is None or s.evaluation.estimate is None else (
+        f" at {best - s.evaluation.estimate.value:.4f} lower estimated accuracy,")
+    than = f"the most accurate (trial {c.most_accurate})"
+    if c.saving:
+        cheaper = f"has {1 / c.saving:.1f}x {_FEWER.get(c.cost, 'less ' + c.cost)} than {than}"
+    else:
+        cheaper = (f"has {cost_text(c.cost, c.chosen_cost)} {COSTS[c.cost].label} against "
+                   f"{cost_text(c.cost, c.most_accurate_cost)} for {than}")
+    return (f"Trial {c.trial} {cheaper}{lower} within one standard error ({se}; {c.basis}); "
+            f"it is the cheapest of the {c.n_within} trials within it.")

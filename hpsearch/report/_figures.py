@@ -10,6 +10,7 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -18,7 +19,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from hpsearch.report._summary import StudySummary, state_order
 
@@ -30,6 +31,7 @@ __all__ = [
     "plot_accuracy_curves",
     "plot_confusion",
     "plot_decision_boundary",
+    "plot_front",
     "plot_history",
     "plot_importances",
     "plot_learning_curves",
@@ -110,6 +112,84 @@ def plot_param(summary: StudySummary, name: str, ax: Axes) -> Axes:
         ax.set_xscale("log")
     ax.grid(alpha=0.3)
     ax.set(xlabel=name, ylabel=summary.metric)
+    return ax
+
+
+def _short(x: float, _pos: object = None) -> str:
+    """A tick label: 20k, 1.5M, 0.5."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:g}{suffix}"
+    return f"{x:g}"
+
+
+def _log_x(ax: Axes) -> None:
+    """A log x axis labelled at 1, 2 and 5 times the powers of ten, in short numbers."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_short))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _mark(ax: Axes, xy: tuple[float, float], text: str, style: dict[str, Any],
+          below: bool, left: bool) -> None:
+    """One trial marked and labelled above or below it, to its right or its left."""
+    ax.plot(*xy, ls="none", zorder=5, label=text, **style)
+    ax.annotate(text, xy, xytext=(-9 if left else 9, -14 if below else 9),
+                textcoords="offset points", ha="right" if left else "left", fontsize="small",
+                zorder=6, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                                "alpha": 0.8})
+
+
+_MOST_ACCURATE = {"marker": "D", "ms": 8, "mfc": "white", "mec": "black", "mew": 1.5}
+_CHOSEN = {"marker": "*", "ms": 15, "color": "#ff7f0e", "mec": "black", "mew": 0.8}
+
+
+def _marks(ax: Axes, front: Any, cost: str) -> None:
+    """The chosen trial (a star, labelled below) and the most accurate (a diamond) if another.
+
+    Labels near the right edge go to the left of their point.
+    """
+    t = front.trials.set_index("number")
+    x = np.log10(t[cost]) if front.log_scale(cost) else t[cost]
+    span = float(x.max() - x.min()) or 1.0
+    best, chosen = front.choice.most_accurate, front.choice.trial
+    marks = [(chosen, "chosen, most accurate", _CHOSEN, False)] if best == chosen else [
+        (best, "most accurate", _MOST_ACCURATE, False), (chosen, "chosen", _CHOSEN, True)]
+    for number, word, style, below in marks:
+        if number in t.index:
+            left = (float(x[number]) - float(x.min())) / span > 0.6
+            _mark(ax, (t.at[number, cost], t.at[number, "value"]), f"{word} (trial {number})",
+                  style, below, left)
+
+
+def plot_front(summary: StudySummary, cost: str, ax: Axes) -> Axes:
+    """Validation accuracy against one cost: every complete trial, the front, the choice.
+
+    The line joins the trials no other beats on accuracy and this cost; filled dots are the
+    Pareto front over all the study's costs. Under the one-standard-error rule the dashed line
+    is the accuracy a candidate needed (the most accurate's estimate less one standard error).
+    """
+    front = summary.front
+    t = front.trials
+    ax.plot(t[cost], t["value"], "o", color="#7f7f7f", alpha=0.3, ms=4, label="complete trial")
+    line = t[t[f"front_{cost}"]].sort_values(cost)
+    ax.step(line[cost], line["value"], where="post" if front.costs[cost] == "minimize" else "pre",
+            color=STATE_COLORS["complete"], lw=1.3, alpha=0.8)
+    pareto = t[t["pareto"]]
+    ax.plot(pareto[cost], pareto["value"], "o", color=STATE_COLORS["complete"], ms=5,
+            label=f"Pareto front ({len(pareto)})")
+    if (threshold := front.choice.threshold) is not None:
+        ax.axhline(threshold, color="#d62728", ls="--", lw=1,
+                   label=f"most accurate - 1 SE ({threshold:.4f})")
+    ax.margins(y=0.12)  # room above the most accurate for its label
+    _marks(ax, front, cost)
+    if front.log_scale(cost):
+        _log_x(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, fontsize="x-small")
+    ax.set(xlabel=front.label(cost), ylabel="validation accuracy",
+           title=f"Accuracy against {front.label(cost)}")
     return ax
 
 
@@ -396,6 +476,30 @@ def _draw_params(summary: StudySummary, fig: Figure) -> None:
         ax.set_visible(False)
 
 
+def _draw_front(summary: StudySummary, fig: Figure) -> None:
+    costs = list(summary.front.costs)
+    cols = min(2, len(costs))
+    axes = fig.subplots(math.ceil(len(costs) / cols), cols, squeeze=False).ravel()
+    for cost, ax in zip(costs, axes, strict=False):
+        plot_front(summary, cost, ax)
+    for ax in axes[len(costs):]:
+        ax.set_visible(False)
+
+
+def _front_size(summary: StudySummary) -> tuple[float, float]:
+    n = len(summary.front.costs)
+    return (7.5, 4.6) if n == 1 else (12.0, 4.4 * math.ceil(n / 2))
+
+
+def _need_front(s: StudySummary) -> str | None:
+    if s.front is not None:
+        return None
+    if not s.facts["by_state"]["complete"]:
+        return "no complete trial yet"
+    return ("the study neither optimizes a cost ([study] objectives) nor selects by one "
+            "([selection] cost), or no complete trial has its costs measured")
+
+
 def _draw_best(summary: StudySummary, fig: Figure) -> None:
     left, right = fig.subplots(1, 2)
     plot_loss_curve(summary, left)
@@ -430,6 +534,13 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("history", "Optimization history",
                "Validation accuracy of each trial by trial number; the line is the best so far.",
                _one(plot_history), _need_values),
+    FigureSpec("front", "Accuracy against cost",
+               "Validation accuracy against each cost (one panel per cost; log axes for sizes and "
+               "times spanning more than 10x): grey dots are the complete trials, the line joins "
+               "those no other beats on accuracy and that cost, blue dots are the Pareto front "
+               "over all costs. The star is the configuration chosen for the test, the diamond "
+               "the most accurate; under the one-standard-error rule the dashed line is the "
+               "accuracy a candidate needed.", _draw_front, _need_front, _front_size),
     FigureSpec("states", "Trials by state", "How the trials ended.", _one(plot_states),
                _need_trials, lambda s: (6.0, 2.6)),
     FigureSpec("params", "Parameters against the metric",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch import _attrs as A
+from hpsearch.report._front import CostFront, cost_front
 from hpsearch.results import (
     STATES,
     Setting,
@@ -26,7 +27,7 @@ from hpsearch.results import (
     varied_params,
 )
 
-__all__ = ["Comparison", "StudySummary", "build_summary", "comparison_data"]
+__all__ = ["Comparison", "CostFront", "StudySummary", "build_summary", "comparison_data"]
 
 TOP_K = 10
 _MAX_TILES = 64
@@ -83,6 +84,7 @@ class StudySummary:
         weight_tiles: a mosaic of first-layer weights, (H, W) or (H, W, 3) in [0, 1], or None.
         boundary: mesh, predictions and data for a 2-D decision boundary, or None.
         comparison: a comparison study's settings side by side, or None.
+        front: accuracy against cost (the study optimizes or selects by a cost), or None.
         occupancy: one row per timed trial (``study``, ``start``, ``end``, Unix seconds) of this
             study and of the other studies in its storage whose trials ran at the same time:
             how the cluster was shared.
@@ -116,6 +118,7 @@ class StudySummary:
     weight_tiles: np.ndarray | None = None
     boundary: dict[str, np.ndarray] | None = None
     comparison: Comparison | None = None
+    front: CostFront | None = None
     occupancy: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "start", "end"]))
     notes: list[str] = field(default_factory=list)
@@ -175,10 +178,12 @@ def _importances(study: Any, trials: pd.DataFrame, searched: list[str]
         return None, "Parameter importances need at least one parameter that varies."
     import optuna
 
+    # Of accuracy, the first value (a multi-objective study's Optuna would refuse without it).
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
     try:
         with warnings.catch_warnings():  # "few trials per regime": the figure's caption says so
             warnings.simplefilter("ignore", UserWarning)
-            found = optuna.importance.get_param_importances(study)
+            found = optuna.importance.get_param_importances(study, target=target)
     except (ValueError, RuntimeError) as exc:
         return None, f"Optuna could not compute parameter importances: {exc}"
     if not found:
@@ -416,6 +421,8 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: A
     image_shape, input_shape = _shapes(evaluation, dataset)
     notes += _model_notes(evaluation, model, facts["by_state"]["complete"], input_shape, dataset)
     grid = grid_table(study, config)
+    front = cost_front(study, config, trials, searched, evaluation=evaluation, dataset=dataset)
+    notes += front.notes if front is not None else []
     return StudySummary(
         **_study_meta(study, config),
         trials=trials,
@@ -434,6 +441,7 @@ def build_summary(study: Any, config: Any, *, dataset: Any = None, evaluation: A
         weight_tiles=_tiles(model, image_shape),
         boundary=_boundary(model, dataset),
         comparison=comparison_data(study, config, settings, input_shape),
+        front=front,
         occupancy=_occupancy(study, trials),
         notes=notes,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from _studies import CountingDataset, build_study, make_config
-from test_report import ALL_FIGURES, check_files, tables_of
+from test_report import PLAIN_FIGURES, check_files, tables_of
 
 import hpsearch.training
 from hpsearch.datasets import load_dataset
@@ -34,7 +34,7 @@ num_epochs = 3
 batch_size = 50
 """
 # Figures a two-trial study without a test evaluation draws before its comparison section.
-STUDY_FIGURES = [n for n in ALL_FIGURES
+STUDY_FIGURES = [n for n in PLAIN_FIGURES
                  if n not in ("first_layer", "confusion", "decision_boundary")]
 
 
