@@ -15,7 +15,12 @@ gap estimate - test, the trials' summed CPU seconds
 The whole `hpsearch run studies/digits.toml` (Ray start included) is timed separately with
 ``--cli N`` (N runs of the command, median printed). ``--variants default reproducible`` sets
 the default study beside itself with ``[study] reproducible = true``: the search's wall time and
-dispatch efficiency say what reproducibility costs.
+dispatch efficiency say what reproducibility costs. ``--variants objectives`` runs the default
+study with ``[study] objectives`` (accuracy, parameter count) and ``[selection] rule = "one_se"``:
+the one-standard-error choice and the most accurate trial are both refit and tested, and the
+table sets their test accuracy and parameter count side by side.
+
+    OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 1 2 3 4 --variants objectives
 """
 
 from __future__ import annotations
@@ -80,15 +85,22 @@ VARIANTS: dict[str, str] = {
                           "folds = 3\nensemble = 3\n"),
     "default": "",  # studies/digits.toml as shipped (only its seed changed)
     "reproducible": "",  # the same with [study] reproducible = true
+    # the same with accuracy and parameter count as objectives, chosen by one standard error
+    "objectives": "",
 }
+_OBJECTIVES = 'objectives = { val_accuracy = "maximize", n_params = "minimize" }'
+_DERIVED = ("default", "reproducible", "objectives")
 
 
 def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) -> str:
-    if variant in ("default", "reproducible"):
+    if variant in _DERIVED:
         text = default.read_text()
-        text = re.sub(r"^seed = \d+", f"seed = {seed}" + (
-            "\nreproducible = true" if variant == "reproducible" else ""), text, count=1,
-            flags=re.M)
+        extra = {"reproducible": "\nreproducible = true", "objectives": "\n" + _OBJECTIVES}
+        text = re.sub(r"^seed = \d+", f"seed = {seed}" + extra.get(variant, ""), text, count=1,
+                      flags=re.M)
+        if variant == "objectives":
+            text = re.sub(r"^\[selection\]\n", '[selection]\nrule = "one_se"\n', text,
+                          count=1, flags=re.M)
         return re.sub(r'^name = "digits"', f'name = "{variant}-{seed}"', text, count=1,
                       flags=re.M)
     name = f"{variant.replace('+', '-')}-{seed}"
@@ -120,7 +132,37 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
             "gap": ev.estimate.value - ev.test.accuracy, "n_tied": ev.estimate.n_tied,
             "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
             "pruned": facts["by_state"]["pruned"], "wall_s": wall,
-            "search_s": summary.wall_s, "efficiency": summary.efficiency}
+            "search_s": summary.wall_s, "efficiency": summary.efficiency, **_choice(ev)}
+
+
+def _choice(ev) -> dict:
+    """The one-SE choice against the most accurate: test accuracy and cost of each."""
+    c = ev.choice
+    if c is None or c.rule != "one_se":
+        return {}
+    best_test = ev.test.accuracy if c.most_accurate_test is None else c.most_accurate_test.accuracy
+    return {"chosen": c.trial, "most_accurate": c.most_accurate, "chosen_cost": c.chosen_cost,
+            "best_cost": c.most_accurate_cost, "best_test": best_test, "n_within": c.n_within}
+
+
+def _choice_table(rows: list[dict], variants: list[str]) -> None:
+    for variant in variants:
+        r = [x for x in rows if x["variant"] == variant and "chosen" in x]
+        if not r:
+            continue
+        print(f"\n{variant}: the one-standard-error choice against the most accurate trial\n")
+        print("| seed | chosen (trial) | most accurate (trial) | within 1 SE | test: chosen | "
+              "test: most accurate | cost: chosen | cost: most accurate | cost ratio |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for x in r:
+            print(f"| {x['seed']} | {x['chosen']} | {x['most_accurate']} | {x['n_within']} | "
+                  f"{x['test']:.4f} | {x['best_test']:.4f} | {x['chosen_cost']:.0f} | "
+                  f"{x['best_cost']:.0f} | {x['chosen_cost'] / x['best_cost']:.2f} |")
+        print(f"| mean | | | | {statistics.mean(x['test'] for x in r):.4f} | "
+              f"{statistics.mean(x['best_test'] for x in r):.4f} | "
+              f"{statistics.mean(x['chosen_cost'] for x in r):.0f} | "
+              f"{statistics.mean(x['best_cost'] for x in r):.0f} | "
+              f"{statistics.mean(x['chosen_cost'] / x['best_cost'] for x in r):.2f} |")
 
 
 def cli_runs(n: int, default: Path = DEFAULT) -> list[float]:
@@ -220,6 +262,7 @@ def main() -> None:
                     print(f"{variant} / single over these seeds: epochs "
                           f"{epochs / sums['single'][0]:.2f}x, CPU s "
                           f"{cpu / sums['single'][1]:.2f}x")
+        _choice_table(rows, args.variants)
     if args.cli:
         times = cli_runs(args.cli, args.default)
         print(f"\n`hpsearch run {args.default.name}`: median {statistics.median(times):.1f} s "
