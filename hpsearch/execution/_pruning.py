@@ -277,14 +277,22 @@ def _accuracy_only(trial: Any) -> Any:
     """``trial`` as a single-objective trial of its accuracy (the first of several values).
 
     Pruners decide on accuracy alone; the mirror's studies are single-objective, and Optuna's
-    pruners take no other.
+    pruners take no other. A multi-objective study stores no intermediate values
+    (``hpsearch.storage.report_step``): its curve comes from the trial's history (one value
+    per reported step: per epoch, or per fold with cross-validation).
     """
-    if trial.values is None or len(trial.values) == 1:
+    from hpsearch._attrs import TRIAL_HISTORY
+
+    curve = trial.user_attrs.get(TRIAL_HISTORY, {}).get("val_acc") or []
+    values = trial.values
+    if not ((values is not None and len(values) > 1) or (curve and not trial.intermediate_values)):
         return trial
     import optuna
 
-    return optuna.trial.create_trial(state=trial.state, value=trial.values[0],
+    steps = trial.intermediate_values or {s: float(v) for s, v in enumerate(curve, start=1)}
+    return optuna.trial.create_trial(state=trial.state,
+                                     value=None if values is None else values[0],
                                      params=trial.params, distributions=trial.distributions,
-                                     intermediate_values=trial.intermediate_values,
+                                     intermediate_values=steps,
                                      user_attrs=trial.user_attrs,
                                      system_attrs=trial.system_attrs)

@@ -3,7 +3,7 @@
 - ``persist_launch``: a just-asked trial written before it runs (for ``recover``).
 - ``recover`` / ``fail_and_requeue``: trials a dead driver left RUNNING, failed and enqueued again.
 - ``write_live``: running trials' new points, in one transaction, for live readers.
-- ``report_step``: one point of a running trial's learning curve (multi-objective studies too).
+- ``report_step``: one point of a running trial's learning curve (none in multi-objective ones).
 - ``changed_outside`` / ``stored_values``: what was changed from outside (optuna-dashboard).
 
 Each works on the driver's ``SingleWriterStorage`` and also on a plain Optuna storage (tests,
@@ -91,16 +91,13 @@ def changed_outside(study: optuna.Study, trials: list[optuna.trial.Trial]) -> di
 def report_step(study: optuna.Study, trial: optuna.trial.Trial, value: float, step: int) -> None:
     """Record ``value`` at ``step`` of a running trial's learning curve (``trial.report``).
 
-    Optuna's ``Trial.report`` refuses a multi-objective study (its pruners take none); the
-    curve of accuracy is still the trial's, and hpsearch's pruners decide on it across
-    workers, so it is written to the storage directly (``set_trial_intermediate_value``).
+    Not in a multi-objective study: Optuna's ``Trial.report`` refuses one, and its samplers
+    assume such trials have no intermediate values (TPE ranks pruned trials by their last one
+    with ``study.direction``, which a multi-objective study does not have: it raises). The
+    curve is the trial's ``history`` attribute there, which hpsearch's pruners read.
     """
     if len(study.directions) == 1:
         trial.report(value, step)
-        return
-    from hpsearch.storage._optuna import storage_of, trial_id
-
-    storage_of(study).set_trial_intermediate_value(trial_id(trial), step, float(value))
 
 
 def stored_values(study: optuna.Study, trial: optuna.trial.Trial) -> list[float] | None:

@@ -37,7 +37,8 @@ num_epochs = 6
 batch_size = 50
 
 [sampler]
-name = "random"
+name = "tpe"
+n_startup_trials = 4
 
 [pruner]
 name = "median"
@@ -50,21 +51,27 @@ rule = "one_se"
 
 
 @pytest.mark.usefixtures("ray_local")
+def test_pruning_decides_on_accuracy_as_in_a_study_of_accuracy_alone(tmp_path):
+    pruned = []
+    for name, objectives in (("mo", OBJECTIVES), ("one", "")):
+        text = (STUDY.replace(OBJECTIVES, objectives).replace('name = "mo"', f'name = "{name}"')
+                .replace('name = "tpe"\nn_startup_trials = 4', 'name = "random"')
+                .replace('"one_se"', '"one_se"\ncost = "n_params"'))
+        config = parse_study_config(text, tmp_path / f"{name}.toml")
+        assert config.multi_objective == bool(objectives)
+        run_study(config, runs_dir=tmp_path, progress=False)
+        pruned.append({t.number for t in find_study(name, tmp_path).study.trials
+                       if t.state.name == "PRUNED"})
+    # the median pruner decided on accuracy across workers, exactly as without the cost
+    assert pruned[0] and pruned[0] == pruned[1]
+
+
+@pytest.mark.usefixtures("ray_local")
 def test_multi_objective_study_end_to_end(tmp_path):
     config = parse_study_config(STUDY, tmp_path / "mo.toml")
     summary = run_study(config, runs_dir=tmp_path, progress=False)
     assert summary.n_complete + summary.n_pruned + summary.n_failed == 14
-    one = parse_study_config(STUDY.replace(OBJECTIVES, "").replace('name = "mo"', 'name = "one"')
-                             .replace('"one_se"', '"one_se"\ncost = "n_params"'),
-                             tmp_path / "one.toml")
-    assert not one.multi_objective
-    run_study(one, runs_dir=tmp_path, progress=False)
-    pruned = {t.number for t in find_study("one", tmp_path).study.trials
-              if t.state.name == "PRUNED"}
-    # the median pruner decided on accuracy across workers, as in the study of accuracy alone
-    assert pruned and pruned == {t.number for t in find_study("mo", tmp_path).study.trials
-                                 if t.state.name == "PRUNED"}
-
+    assert summary.n_failed == 0  # TPE asked on pruned trials of a multi-objective study
     url = f"sqlite:///{tmp_path / 'mo' / 'study.db'}"
     stock = optuna.load_study(study_name="mo", storage=url)
     assert stock.directions == [optuna.study.StudyDirection.MAXIMIZE,
@@ -77,8 +84,12 @@ def test_multi_objective_study_end_to_end(tmp_path):
         assert acc == pytest.approx(max(trial.user_attrs["history"]["val_acc"]))
         width = trial.params["hidden_size"]
         assert n_params == 64 * width + width + width * 10 + 10  # one hidden layer on 8x8
+    for trial in stock.get_trials(deepcopy=False):
+        # Optuna's samplers take no intermediate values in a multi-objective study (TPE would
+        # rank pruned trials by study.direction, which raises): the curve is the history
+        assert not trial.intermediate_values
     for trial in stock.get_trials(states=(optuna.trial.TrialState.PRUNED,)):
-        assert trial.values is None and trial.intermediate_values  # its curve was stored
+        assert trial.values is None and trial.user_attrs["history"]["val_acc"]
     keys = [({t.number: t.values[i] for t in complete}, d)
             for i, d in enumerate(["maximize", "minimize"])]
     front = {t.number for t in pareto_front(complete, keys)}
