@@ -12,7 +12,7 @@ from typing import Any
 
 from hpsearch.study import Constraint, Interval
 
-__all__ = ["float_in", "int_in"]
+__all__ = ["float_in", "int_in", "of_rule"]
 
 _DEFAULT_INT_WHAT = "a whole number"
 _DEFAULT_FLOAT_WHAT = "a number"
@@ -33,6 +33,12 @@ def _parser(convert: Callable[[str], Any], allowed: Constraint, what: str,
         return value
 
     return parse
+
+
+def of_rule(rule: Interval) -> Callable[[str], Any]:
+    """An argparse type accepting what a study file's key allows (its ``Interval``)."""
+    convert, what = (int, _DEFAULT_INT_WHAT) if rule.type is int else (float, _DEFAULT_FLOAT_WHAT)
+    return _parser(convert, rule, what, what)
 
 
 def int_in(low: int, high: int | None = None,

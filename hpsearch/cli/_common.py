@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Command", "UsageError", "open_study", "read_storage_file", "study_argument"]
+__all__ = ["SHARING_FLAGS", "Command", "UsageError", "open_study", "read_storage_file",
+           "sharing_arguments", "study_argument", "with_sharing"]
+
+#: The flags that override ``[run] weight``, ``priority`` and ``max_cpus``: dest -> flag.
+SHARING_FLAGS = {"weight": "--weight", "priority": "--priority", "max_cpus": "--max-cpus"}
 
 
 class UsageError(Exception):
@@ -29,6 +33,39 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+
+
+def sharing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--weight``, ``--priority``, ``--max-cpus``: how the study shares a cluster."""
+    from hpsearch.cli._argtypes import of_rule
+    from hpsearch.study._schema import RUN
+
+    parser.add_argument("--weight", type=of_rule(RUN["weight"]),
+                        help="share of a shared cluster relative to studies of the same "
+                             "priority (default: [run] weight, else 1)")
+    parser.add_argument("--priority", type=of_rule(RUN["priority"]),
+                        help="higher runs first; lower studies' trials give way at an epoch "
+                             "boundary and resume later (default: [run] priority, else 0)")
+    parser.add_argument("--max-cpus", type=of_rule(RUN["max_cpus"]),
+                        help="at most this many CPUs at once (default: [run] max_cpus, no cap)")
+
+
+def with_sharing(config: Any, args: argparse.Namespace) -> Any:
+    """``config`` with the sharing flags given on the command line (they win over the file).
+
+    Raises:
+        UsageError: ``--max-cpus`` below the trial's CPUs.
+    """
+    from dataclasses import replace
+
+    given = {k: getattr(args, k) for k in SHARING_FLAGS if getattr(args, k, None) is not None}
+    if not given:
+        return config
+    run = replace(config.run, **given)
+    if run.max_cpus is not None and run.max_cpus < run.cpus_per_trial:
+        raise UsageError(f"--max-cpus: expected at least cpus_per_trial "
+                         f"({run.cpus_per_trial:g}), got {run.max_cpus:g}")
+    return replace(config, run=run)
 
 
 def study_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from hpsearch.cli._argtypes import int_in
-from hpsearch.cli._common import Command, open_study, read_storage_file, study_argument
+from hpsearch.cli._common import (
+    Command,
+    open_study,
+    read_storage_file,
+    sharing_arguments,
+    study_argument,
+    with_sharing,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -17,7 +24,7 @@ _non_negative_int = int_in(0)
 def _run(args: argparse.Namespace) -> int:
     import hpsearch
 
-    config = hpsearch.load_config(args.study)
+    config = with_sharing(hpsearch.load_config(args.study), args)
     if args.storage_file is not None:
         args.storage = read_storage_file(args.storage_file)
     study = hpsearch.run(config, runs_dir=args.runs_dir, n_trials=args.n_trials,
@@ -43,6 +50,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster to join: 'auto' or HOST:PORT "
                                      "(default: start an embedded local instance)")
     p.add_argument("--max-in-flight", type=int, help="most trials running at once")
+    sharing_arguments(p)
     p.add_argument("--no-evaluate", action="store_true",
                    help="skip retraining the best configuration and scoring the test split")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.cli._argtypes import int_in
+from hpsearch.cli._common import SHARING_FLAGS, sharing_arguments
 
 __all__ = ["register"]
 
@@ -48,7 +49,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
     job = submit_study(args.study, args.address, storage=args.storage, n_trials=args.n_trials,
                        max_in_flight=args.max_in_flight, results_dir=args.results_dir,
-                       wait_start_s=0.0 if args.no_wait else 10.0)
+                       wait_start_s=0.0 if args.no_wait else 10.0,
+                       sharing={flag: getattr(args, dest) for dest, flag in SHARING_FLAGS.items()
+                                if getattr(args, dest) is not None})
     a = shlex.quote(job.address)
     print(f"submitted study {job.study} as job {job.job_id} ({job.status.lower()}) to "
           f"{job.address}")
@@ -128,6 +131,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
     submit.add_argument("--max-in-flight", type=_positive_int,
                         help="most trials of this study running at once (default: the "
                              "cluster's CPUs, shared with other studies by Ray's scheduler)")
+    sharing_arguments(submit)
     submit.add_argument("--results-dir",
                         help="absolute folder on the head for the run's files (log, tables, best "
                              "model, report); without it the job skips evaluation and report")

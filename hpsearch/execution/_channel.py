@@ -15,7 +15,7 @@ from typing import Any
 
 import ray
 
-from hpsearch.execution._messages import GO, PRUNE, STOP, Report, Started
+from hpsearch.execution._messages import GO, PREEMPT, PRUNE, STOP, Report, Started
 from hpsearch.execution._pruning import PruneMirror
 
 __all__ = ["PruningChannel", "open_channel", "release_channel"]
@@ -61,6 +61,7 @@ class PruningChannel:
         self._event = asyncio.Event()
         self._live: list[Report | Started] = []
         self._stop: set[int] = set()
+        self._preempt: set[int] = set()  # trials to give their slot back (answered once)
         # Reproducible studies: a trial's decisions use the first trials the driver told, by
         # count (``visible``); a report waits until the channel has learned that many.
         self._base = self._base_first_fold = 0
@@ -134,7 +135,9 @@ class PruningChannel:
 
     async def report(self, key: int, trial: int, epoch: int, value: float,
                      visible: int | None = None) -> int:
-        """Record one epoch's validation accuracy; resolves to ``GO``, ``PRUNE`` or ``STOP``.
+        """Record one epoch's validation accuracy; resolves to GO, PRUNE, STOP or PREEMPT.
+
+        ``PREEMPT``: give the slot back (``preempt``).
 
         ``visible``: decide on the study's first trials only, up to this many told in this run
         (a reproducible study's deterministic set), once the driver has told them.
@@ -147,6 +150,10 @@ class PruningChannel:
                 self._fold1[trial] = value
             else:
                 self._first_fold.finish(trial, "complete", value)
+        return self._or_preempt(trial, await self._decide(key, trial, epoch, value, visible))
+
+    async def _decide(self, key: int, trial: int, epoch: int, value: float,
+                      visible: int | None) -> int:
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
@@ -171,20 +178,22 @@ class PruningChannel:
 
     async def report_epoch(self, key: int, trial: int, epoch: int, value: float,
                            visible: int | None = None) -> int:
-        """One epoch of a cross-validated trial's first fold: ``GO``, ``PRUNE`` or ``STOP``."""
+        """One epoch of a cross-validated trial's first fold: GO, PRUNE, STOP or PREEMPT."""
         if key != self._key or trial in self._stop:
             return STOP
         if self._first_fold is None:
-            return GO
+            return self._or_preempt(trial, GO)
         if visible is None:
-            return PRUNE if self._first_fold.report(trial, epoch, value) else GO
+            decided = self._first_fold.report(trial, epoch, value)
+            return self._or_preempt(trial, PRUNE if decided else GO)
         await self._turn("first", trial, epoch)
         try:
             await self._told_at_least(visible)
             if key != self._key or trial in self._stop:
                 return STOP
             limit = self._base_first_fold + visible
-            return PRUNE if self._first_fold.report(trial, epoch, value, limit=limit) else GO
+            decided = self._first_fold.report(trial, epoch, value, limit=limit)
+            return self._or_preempt(trial, PRUNE if decided else GO)
         finally:
             self._turn_done("first", trial, epoch)
 
@@ -193,7 +202,18 @@ class PruningChannel:
         if key != self._key:
             return STOP
         self._live.extend(Report(trial, epoch, value) for epoch, value in points)
-        return STOP if trial in self._stop else GO
+        return STOP if trial in self._stop else self._or_preempt(trial, GO)
+
+    def preempt(self, trial: int) -> None:
+        """Answer the trial's next report ``PREEMPT``: it gives its slot back at that boundary."""
+        self._preempt.add(trial)
+
+    def _or_preempt(self, trial: int, answer: int) -> int:
+        """``PREEMPT`` instead of ``GO`` for a trial asked to give its slot back (once)."""
+        if answer == GO and trial in self._preempt:
+            self._preempt.discard(trial)
+            return PREEMPT
+        return answer
 
     def take_live(self) -> list[Report | Started]:
         """Everything reported since the last call, oldest first."""

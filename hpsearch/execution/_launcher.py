@@ -89,10 +89,11 @@ class RayLauncher:
         return self._slots
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None) -> None:
-        """Submit trial ``number`` as a Ray task."""
+               visible: int | None = None, resume: Any = None) -> None:
+        """Submit trial ``number`` as a Ray task (``resume``: from a preempted one's checkpoint)."""
         ref = launch_trial(params, self._dataset_ref, seed, number, channel=self.channel,
-                           key=self._key, options=self._options, visible=visible)
+                           key=self._key, options=self._options, visible=visible,
+                           resume=resume)
         self._refs[number], self._numbers[ref] = ref, number
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
@@ -126,6 +127,10 @@ class RayLauncher:
     def stop_trial(self, number: int) -> None:
         """Answer the trial's next report ``STOP``."""
         self.channel.stop.remote(number)
+
+    def preempt_trial(self, number: int) -> None:
+        """Answer the trial's next report ``PREEMPT`` (unless it is to be pruned or stopped)."""
+        self.channel.preempt.remote(number)
 
     def cancel(self, number: int) -> None:
         """Cancel the trial's task (force: it may be stuck inside an epoch)."""

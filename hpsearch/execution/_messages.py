@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["GO", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started", "TaskFailure",
-           "TaskOptions"]
+__all__ = ["GO", "PREEMPT", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started",
+           "TaskFailure", "TaskOptions"]
 
-# A report's answer: train on, stop as pruned, or stop because a user asked to.
-GO, PRUNE, STOP = 0, 1, 2
+# A report's answer: train on, stop as pruned, stop because a user asked to, or give the slot
+# back to a higher-priority study (checkpoint at the epoch boundary and end as "preempted").
+GO, PRUNE, STOP, PREEMPT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,11 @@ class Launcher(Protocol):
         ...
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None) -> None:
+               visible: int | None = None, resume: Any = None) -> None:
         """Start trial ``number`` with its resolved parameters and seed.
 
         ``visible``: its pruning decisions see this many of the run's told trials (None: all).
+        ``resume``: a preempted trial's checkpoint, to go on from (``TrialCheckpoint``).
         """
         ...
 
@@ -128,6 +130,13 @@ class Launcher(Protocol):
 
     def stop_trial(self, number: int) -> None:
         """Ask a running trial to stop at its next report."""
+        ...
+
+    def preempt_trial(self, number: int) -> None:
+        """Ask a running trial to give its slot back at its next epoch boundary.
+
+        Its result then comes with state "preempted" and a checkpoint to resume from.
+        """
         ...
 
     def cancel(self, number: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import ray
 
 from hpsearch.execution import _hold
-from hpsearch.execution._messages import GO, STOP, TaskOptions
+from hpsearch.execution._messages import GO, PREEMPT, STOP, TaskOptions
 from hpsearch.training import TrialResult, train_trial
 
 __all__ = ["launch_trial", "warm_up_workers"]
@@ -49,6 +49,9 @@ class _AsyncReporter:
         self._pending: list[tuple[int, Any]] = []  # (epoch, answer ref), oldest first
         self.decided_at: int | None = None  # the epoch whose report the pruner stopped
         self.stopped_by_user = False
+        # asked to give its slot back (a higher-priority study): the trial checkpoints at the
+        # epoch boundary where it learns so, and ends as "preempted" (``train_trial(preempt=)``)
+        self.preempted = False
         self._behind = behind  # act on each answer exactly one report later
         self._visible = visible  # the deterministic set the decisions use (reproducible)
         self._previous: tuple[int, Any] | None = None  # behind: (epoch, answer ref)
@@ -64,7 +67,10 @@ class _AsyncReporter:
     def __call__(self, epoch: int, value: float) -> bool:
         if self._hold is None:
             return self._report(epoch, value)
-        return self._report(epoch, value) or self._hold.wait(epoch, lambda: self._held(epoch))
+        if self._report(epoch, value):
+            return True
+        self._hold.wait(epoch, lambda: self._held(epoch))  # ends early on a stop or preemption
+        return self.decided_at is not None  # stopped (a preempted trial ends at this boundary)
 
     def _held(self, epoch: int) -> bool:
         """While a test holds the trial (``hpsearch.execution._hold``): whether it was told to stop.
@@ -82,8 +88,11 @@ class _AsyncReporter:
             except Exception:  # the channel is gone: hold on until released
                 answer = GO
             self._asked = None
+            self.preempted = self.preempted or answer == PREEMPT
             if answer == STOP:
                 self.decided_at, self.stopped_by_user = epoch, True
+                return True
+            if answer == PREEMPT:  # held or not, it gives its slot back at this boundary
                 return True
         now = time.monotonic()
         if now - self._asked_at >= _HELD_ASK_S:
@@ -108,7 +117,8 @@ class _AsyncReporter:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if ready:
                 answers = dict(zip(ready, ray.get(ready), strict=True))
-                stop = [e for e, ref in self._pending if answers.get(ref, GO) != GO]
+                self.preempted = self.preempted or PREEMPT in answers.values()
+                stop = [e for e, ref in self._pending if answers.get(ref, GO) not in (GO, PREEMPT)]
                 if stop:
                     self.decided_at = min(stop)
                     self.stopped_by_user = STOP in answers.values()
@@ -119,7 +129,8 @@ class _AsyncReporter:
 
     def _decided(self, epoch: int, answer: int) -> bool:
         """Whether ``answer`` (to the report of ``epoch``) stops the trial; records it if so."""
-        if answer == GO:
+        if answer in (GO, PREEMPT):
+            self.preempted = self.preempted or answer == PREEMPT
             return False
         self.decided_at, self.stopped_by_user = epoch, answer == STOP
         return True
@@ -133,7 +144,9 @@ class _AsyncReporter:
         if self._pending:  # the last batch's answer: STOP, or go on
             (_, ref), = self._pending
             ready, _ = ray.wait([ref], timeout=0)
-            if ready and ray.get(ref) == STOP:
+            answer = ray.get(ref) if ready else GO
+            self.preempted = self.preempted or answer == PREEMPT
+            if answer == STOP:
                 self.decided_at, self.stopped_by_user = epoch, True
                 return True
         self._say_started()
@@ -194,7 +207,7 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, key: int, options: TaskOptions,
-               visible: int | None) -> TrialResult:
+               visible: int | None, resume: Any = None) -> TrialResult:
     _limit_blas_threads(max(1, int(options.cpus)))
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
@@ -203,9 +216,12 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
         report, epoch_report = _reporters(channel, key, trial, options, dataset, node, node_ip,
                                           visible)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
+    reporters = [r for r in (report, epoch_report) if r is not None]
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
                          epoch_report=epoch_report, keep_oof=options.keep_oof,
-                         measure_inference=options.measure_inference)
+                         measure_inference=options.measure_inference, resume=resume,
+                         preempt=(lambda: any(r.preempted for r in reporters)) if reporters
+                         else None)
     for reporter in (report, epoch_report):
         if reporter is not None and reporter.decided_at is not None:
             result.prune_decided_at = reporter.decided_at
@@ -242,7 +258,7 @@ def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, options: TaskOptions, key: int = 0,
-                 visible: int | None = None) -> Any:
+                 visible: int | None = None, resume: Any = None) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -255,7 +271,8 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         key: the channel's key for this study (``PruningChannel.reset``).
         visible: a reproducible study's pruning decisions for this trial use the trials told
             before it, this many of this run's (None: every finished trial).
+        resume: a preempted trial's ``TrialCheckpoint``: it goes on from there, on any node.
     """
     return _run_trial.options(num_cpus=options.cpus, max_retries=options.max_retries,
                               retry_exceptions=False).remote(
-        dict(params), [dataset_ref], seed, trial, channel, key, options, visible)
+        dict(params), [dataset_ref], seed, trial, channel, key, options, visible, resume)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from hpsearch.results import accuracy, best_trial
 from hpsearch.search._engine import Engine, RunSummary
 from hpsearch.search._plan import Pruning, RunPlan, make_plan
 from hpsearch.search._scheduling import FreeWindow, Generations, Lagged, Scheduling
+from hpsearch.search._sharing import Share
 from hpsearch.search._signals import StopSignals
 from hpsearch.storage import (
     DriverStudy,
@@ -115,13 +117,34 @@ def _run(config: StudyConfig, plan: RunPlan, driver: DriverStudy, url: str, data
     _prepare_pruning(launcher, plan, config, study)
     log.info("study %s in %s: dataset %s (%s), target %d trials", config.name,
              redact(url), config.dataset, dataset.fingerprint, plan.n_target)
-    Engine(study, plan, launcher, _scheduling(plan, launcher, study), summary,
-           stop=lambda: driver.lost or signals.requested, t_call=t_call).run()
+    share = _share(plan)
+    try:
+        Engine(study, plan, launcher, _scheduling(plan, launcher, study), summary,
+               stop=lambda: driver.lost or signals.requested, t_call=t_call, share=share).run()
+    finally:
+        if share is not None:
+            share.close()
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (
             accuracy(best), dict(best.params), best.number)
     return summary
+
+
+def _share(plan: RunPlan) -> Share | None:
+    """The arbiter's grant for a run on a cluster (other studies may share it); else None."""
+    if not plan.shared:
+        return None
+    import os
+    import socket
+
+    import ray
+
+    from hpsearch.service import ArbiterClient
+
+    job = ray.get_runtime_context().get_job_id()
+    driver = f"{plan.name}@{socket.gethostname()}:{os.getpid()}/{job}"
+    return Share(ArbiterClient(), driver, plan.name, plan.sharing, plan.task.cpus)
 
 
 def _prepare_pruning(launcher: Any, plan: RunPlan, config: StudyConfig, study: Any) -> None:
@@ -259,6 +282,7 @@ def run_study(config: StudyConfig, *, runs_dir: Path = Path("runs"), n_trials: i
     plan = make_plan(config, dataset, n_trials=n_trials, max_in_flight=max_in_flight,
                      progress=progress)
     joining = joins_cluster(ray_address)
+    plan = replace(plan, shared=joining)  # on a cluster, slots come from its arbiter
     joined = _join(config, ray_address, from_file=address is None) if joining else False
     try:
         return _open_and_run(config, plan, url, runs_dir, dataset, t_call, embedded=not joining,

@@ -24,6 +24,7 @@ from hpsearch.search._plan import LIVE_EVERY_S, RunPlan, counts_toward_budget, t
 from hpsearch.search._progress import Progress
 from hpsearch.search._record import Running, record_failure, record_result
 from hpsearch.search._scheduling import Scheduling
+from hpsearch.search._sharing import Share, preempt_newest
 from hpsearch.storage import (
     changed_outside,
     fail_and_requeue,
@@ -38,6 +39,9 @@ __all__ = ["Engine", "RunSummary"]
 
 log = logging.getLogger("hpsearch")
 
+# While queued on a shared cluster with nothing running: how long between asks for a share.
+_QUEUED_SLEEP_S = 0.2
+
 
 @dataclass
 class RunSummary:
@@ -50,6 +54,8 @@ class RunSummary:
         n_pruned: trials told PRUNED in this run.
         n_failed: trials told FAIL in this run.
         n_recovered: RUNNING trials of a dead driver failed and re-enqueued at start.
+        n_preempted: times a trial gave its slot to a higher-priority study (checkpointed at
+            an epoch boundary and resumed).
         best_value: the study's best value after this run (None when nothing completed).
         best_params: its parameters.
         best_trial: its number.
@@ -67,6 +73,7 @@ class RunSummary:
     n_pruned: int = 0
     n_failed: int = 0
     n_recovered: int = 0
+    n_preempted: int = 0
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     best_trial: int | None = None
@@ -119,12 +126,17 @@ class Engine:
         summary: filled in as trials finish.
         stop: polled every step; True stops the run as Ctrl-C does (a signal, a lost lease).
         t_call: when the run was asked for (``time.perf_counter``), for the first-result time.
+        share: on a cluster shared with other studies, the arbiter's grant (``Share``): the
+            window keeps within its slots, and trials it asks back are preempted and resumed.
     """
 
     def __init__(self, study: Any, plan: RunPlan, launcher: Launcher, scheduling: Scheduling,
                  summary: RunSummary, *, stop: Callable[[], bool] = lambda: False,
-                 t_call: float | None = None) -> None:
+                 t_call: float | None = None, share: Share | None = None) -> None:
         self.study, self.plan, self.launcher, self.scheduling = study, plan, launcher, scheduling
+        self.share = share
+        self.paused: list[Running] = []  # preempted, waiting for a slot to resume
+        self._cpu_s = 0.0  # CPU-seconds of this run's finished trial parts (for the arbiter)
         self.summary, self._stop, self._t_call = summary, stop, t_call or time.perf_counter()
         self.running: dict[int, Running] = {}
         self.n_done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
@@ -144,16 +156,25 @@ class Engine:
             while not self.stopping:
                 slots = self.launcher.slots()
                 window = self.scheduling.window(len(self.running), slots)
+                if self.share is not None:
+                    window = self._within_share(window, slots)
                 self.summary.max_in_flight = max(self.summary.max_in_flight,
                                                  self.scheduling.widest(slots))
+                while self.paused and len(self.running) < window:
+                    self._resume(self.paused.pop(0))
                 while (len(self.running) < window
-                       and (self.n_done + len(self.running) + self.scheduling.n_held
-                            < self.plan.n_target)
+                       and (self.n_done + len(self.running) + len(self.paused)
+                            + self.scheduling.n_held < self.plan.n_target)
                        and (deadline is None or time.monotonic() < deadline)
                        and self.scheduling.ready_to_ask()):
                     self._launch()
                     t_first = t_first or time.perf_counter()
                 if not self.running:
+                    if self.paused or (self.share is not None and window == 0
+                                       and self._left_to_ask(deadline) > 0):
+                        time.sleep(_QUEUED_SLEEP_S)  # queued on a shared cluster
+                        self.stopping = self.stopping or self._stop()
+                        continue
                     break
                 live_now = time.monotonic() >= live_due
                 events = self.launcher.wait(1.0, live=live_now)
@@ -192,7 +213,40 @@ class Engine:
         visible = self.scheduling.visible()  # before this ask counts
         self.scheduling.asked(trial.number)
         self.launcher.launch(trial.number, params, seed, visible)
-        self.running[trial.number] = Running(trial, dict(trial.params), time.monotonic())
+        self.running[trial.number] = Running(trial, dict(trial.params), time.monotonic(),
+                                             visible=visible)
+
+    def _resume(self, entry: Running) -> None:
+        """Launch a preempted trial again, from its checkpoint (on whichever node has room)."""
+        number = entry.trial.number
+        params = resolve_params(entry.params, self.plan.space)
+        self.launcher.launch(number, params, int(entry.trial.user_attrs[A.TRIAL_SEED]),
+                             entry.visible, resume=entry.checkpoint)
+        entry.submitted, entry.preempting, entry.checkpoint = time.monotonic(), False, None
+        self.running[number] = entry
+
+    def _left_to_ask(self, deadline: float | None) -> int:
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0
+        return max(0, self.plan.n_target - self.n_done - len(self.running) - len(self.paused)
+                   - self.scheduling.n_held)
+
+    def _within_share(self, window: int, slots: int) -> int:
+        """Ask the arbiter (without waiting), give back what it asks back; the window it allows.
+
+        Alone on the cluster the window keeps its queued trial; sharing it, a queued trial
+        would take a CPU that frees up from whichever study it belongs to, so none is queued.
+        """
+        now = time.monotonic()
+        running = self.running.values()
+        cpu_s = self._cpu_s + self.plan.task.cpus * sum(now - e.submitted for e in running)
+        wanted = len(self.running) + min(self._left_to_ask(None) + len(self.paused), slots)
+        grant = self.share.update(len(self.running), wanted, cpu_s,
+                                  self.n_done + self.summary.n_preempted)
+        for number in preempt_newest(self.running, grant.preempt):
+            self.running[number].preempting = True
+            self.launcher.preempt_trial(number)
+        return window if grant.slots >= slots else min(window, grant.slots)
 
     def _answer(self, reports: list[Any]) -> None:
         """Decide the reports that wait for the driver (Hyperband, on the stored study)."""
@@ -211,6 +265,16 @@ class Engine:
 
     def _collect(self, number: int, outcome: Any) -> None:
         entry = self.running.pop(number)
+        if not isinstance(outcome, TaskFailure):  # duration_s sums a resumed trial's parts
+            self._cpu_s += (outcome.duration_s - entry.counted_s) * self.plan.task.cpus
+            entry.counted_s = outcome.duration_s
+        if getattr(outcome, "state", None) == "preempted":  # gave its slot back: resumes later
+            entry.checkpoint = outcome.checkpoint
+            self.paused.append(entry)
+            self.summary.n_preempted += 1
+            log.info("trial %d gave its slot to a higher-priority study at epoch %d; it "
+                     "resumes from there", number, outcome.epochs_run)
+            return
         if isinstance(outcome, TaskFailure):
             again = outcome.lost and entry.trial.user_attrs.get(A.TRIAL_RETRY_OF) is None
             self.scheduling.settle(number, lambda: self._fail(entry, outcome.reason, again))
@@ -298,6 +362,10 @@ class Engine:
             fail_and_requeue(self.study, entry.trial, entry.params, A.REASON_INTERRUPTED)
             self.launcher.finished(number, "failed", None)
             del self.running[number]
+        for entry in self.paused:  # preempted, never resumed: run again from the start
+            fail_and_requeue(self.study, entry.trial, entry.params, A.REASON_INTERRUPTED)
+            self.launcher.finished(entry.trial.number, "failed", None)
+        self.paused.clear()
         log.warning("interrupted: running trials recorded as 'interrupted' and enqueued again")
 
 

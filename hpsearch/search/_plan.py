@@ -9,7 +9,7 @@ probabilities are kept. The engine, the launcher and the tasks read the plan; no
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from hpsearch import _attrs as A
 from hpsearch.execution import TaskOptions
+from hpsearch.search._sharing import SharingSettings
 from hpsearch.storage import MAX_OOF_VALUES
 from hpsearch.study import PRUNERS, PRUNERS_DECIDING_BY_TRIAL_NUMBER, StudyConfig
 
@@ -60,6 +61,8 @@ class RunPlan:
         fingerprint: the dataset's fingerprint, stored on every trial.
         progress: "bar", "lines" or "none".
         task: how every trial task is launched and reports.
+        sharing: the study's weight, priority and CPU cap on a shared cluster.
+        shared: the run joined a cluster: its slots come from the cluster's arbiter.
         costs: the costs told beside accuracy (a multi-objective study's other values, in
             order); empty for a study of accuracy alone.
     """
@@ -79,6 +82,8 @@ class RunPlan:
     progress: str
     task: TaskOptions
     costs: tuple[str, ...] = ()
+    sharing: SharingSettings = field(default_factory=SharingSettings)
+    shared: bool = False
 
     @property
     def channel_learns(self) -> bool:
@@ -129,7 +134,9 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
                    lag=config.reproducible_lag if lagged else None,
                    pruning=pruning, first_fold=first_fold,
                    timeout_s=config.timeout_s, fingerprint=dataset.fingerprint,
-                   progress=progress, task=task, costs=tuple(config.cost_objectives))
+                   progress=progress, task=task, costs=tuple(config.cost_objectives),
+                   sharing=SharingSettings(config.run.weight, config.run.priority,
+                                           config.run.max_cpus))
 
 
 def _keeps_oof(config: StudyConfig, dataset: Any) -> bool:

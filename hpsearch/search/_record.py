@@ -32,6 +32,10 @@ class Running:
     submitted: float  # time.monotonic() at launch
     reported: set[int] = field(default_factory=set)  # epochs already told to Optuna
     outside: TrialState | None = None  # a state set from outside (dashboard, `hpsearch stop`)
+    visible: int | None = None  # what its pruning decisions see (reproducible studies)
+    preempting: bool = False  # told to give its slot back at the next epoch boundary
+    checkpoint: Any = None  # preempted: where it resumes (``hpsearch.training.TrialCheckpoint``)
+    counted_s: float = 0.0  # training seconds of its parts before the last preemption
 
 
 def record_result(study: Any, entry: Running, result: Any, fingerprint: str,

@@ -1,6 +1,7 @@
 """Studies on a shared Ray cluster: jobs on Ray's Jobs API, the probe of the cluster's Python.
 
-What belongs here: submitting, listing, following and stopping studies that run as Ray jobs.
+What belongs here: submitting, listing, following and stopping studies that run as Ray jobs, and
+the arbiter that decides how many trials each may run at once.
 
 - ``connect`` / ``token_in_clear`` (``_client.py``): the job server's client, with Ray's token,
   a time limit and one-line errors (``ServiceError``, ``_errors.py``).
@@ -10,6 +11,11 @@ What belongs here: submitting, listing, following and stopping studies that run 
 - ``list_jobs`` / ``job_logs`` / ``tail_logs`` / ``stop_job`` (``_jobs.py``): the submitted
   studies, their progress lines and logs, a graceful stop.
 - ``probe_cluster`` (``_probe.py``): the head's interpreter and versions, asked by a probe job.
+- ``FairShare`` / ``Ask`` / ``Grant`` / ``ArbiterRow`` (``_arbiter.py``, no Ray): trial slots by
+  weight and priority, with preemption across priorities and leases (``LEASE_S``).
+- ``get_arbiter`` / ``ArbiterClient`` / ``arbiter_table`` (``_arbiter_actor.py``): that policy as
+  one detached actor per cluster (``ARBITER_NAME`` in ``ARBITER_NAMESPACE``), and a driver's
+  client that goes on with its last grant when the arbiter is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +25,14 @@ from typing import TYPE_CHECKING
 from hpsearch._lazy import face
 
 if TYPE_CHECKING:
+    from ._arbiter import LEASE_S, ArbiterRow, Ask, FairShare, Grant
+    from ._arbiter_actor import (
+        ARBITER_NAME,
+        ARBITER_NAMESPACE,
+        ArbiterClient,
+        arbiter_table,
+        get_arbiter,
+    )
     from ._client import connect, token_in_clear
     from ._durability import check_durable_storage
     from ._entrypoint import STOP_WAIT_S, STORAGE_FILE
@@ -37,6 +51,16 @@ if TYPE_CHECKING:
     from ._submit import SubmittedJob, submit_study
 
 _NAMES = {
+    "LEASE_S": "._arbiter",
+    "ArbiterRow": "._arbiter",
+    "Ask": "._arbiter",
+    "FairShare": "._arbiter",
+    "Grant": "._arbiter",
+    "ARBITER_NAME": "._arbiter_actor",
+    "ARBITER_NAMESPACE": "._arbiter_actor",
+    "ArbiterClient": "._arbiter_actor",
+    "arbiter_table": "._arbiter_actor",
+    "get_arbiter": "._arbiter_actor",
     "connect": "._client",
     "token_in_clear": "._client",
     "check_durable_storage": "._durability",
@@ -59,18 +83,28 @@ _NAMES = {
     "submit_study": "._submit",
 }
 __all__ = [
+    "ARBITER_NAME",
+    "ARBITER_NAMESPACE",
     "FIND_PYTHON",
+    "LEASE_S",
     "LIVE",
     "PROBE_TIMEOUT_S",
     "STOP_WAIT_S",
     "STORAGE_FILE",
+    "ArbiterClient",
+    "ArbiterRow",
+    "Ask",
+    "FairShare",
+    "Grant",
     "JobRow",
     "ProbeError",
     "ServiceError",
     "SubmittedJob",
+    "arbiter_table",
     "check_durable_storage",
     "connect",
     "find_job",
+    "get_arbiter",
     "job_logs",
     "last_progress",
     "list_jobs",

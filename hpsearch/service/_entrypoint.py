@@ -35,7 +35,8 @@ STOP_WAIT_S = 30
 
 
 def job_entrypoint(python: str, study_file: str, n_trials: int | None,
-                   max_in_flight: int | None, results_dir: str | None) -> str:
+                   max_in_flight: int | None, results_dir: str | None,
+                   sharing: dict[str, float] | None = None) -> str:
     """The job's shell command: the driver, run from a private copy of the working dir.
 
     ``python`` is the cluster's own interpreter by its absolute path (``_probe.py``): the job's
@@ -50,6 +51,8 @@ def job_entrypoint(python: str, study_file: str, n_trials: int | None,
         args += ["--n-trials", str(n_trials)]
     if max_in_flight is not None:
         args += ["--max-in-flight", str(max_in_flight)]
+    for flag, value in (sharing or {}).items():  # "--weight": 3.0, ...
+        args += [flag, repr(value)]
     if results_dir is None:
         args += ["--no-evaluate", "--no-report"]
     else:

@@ -46,7 +46,8 @@ class SubmittedJob:
 
 def submit_study(study_file: Path | str, address: str | None, *, storage: str | None = None,
                  n_trials: int | None = None, max_in_flight: int | None = None,
-                 results_dir: str | None = None, wait_start_s: float = 10.0) -> SubmittedJob:
+                 results_dir: str | None = None, wait_start_s: float = 10.0,
+                 sharing: dict[str, float] | None = None) -> SubmittedJob:
     """Submit ``hpsearch run STUDY_FILE`` as a Ray job to the job server at ``address``.
 
     Args:
@@ -60,6 +61,8 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
             report); without it the job skips the evaluation and the report (run ``hpsearch best``
             / ``report`` with ``--storage`` wherever you want them).
         wait_start_s: how long to wait for the job to leave PENDING (0: do not wait).
+        sharing: the driver's sharing flags ("--weight", "--priority", "--max-cpus" -> value),
+            over the study file's ``[run]`` keys.
 
     Raises:
         hpsearch.study.ConfigError: the study file is invalid (nothing was contacted).
@@ -82,7 +85,7 @@ def submit_study(study_file: Path | str, address: str | None, *, storage: str | 
     python = cluster_python(client)
     job_id = f"hpsearch-{config.name}-{secrets.token_hex(4)}"
     entrypoint = job_entrypoint(python, Path(study_file).name, n_trials, max_in_flight,
-                                results_dir)
+                                results_dir, sharing)
     with job_working_dir(Path(study_file), url) as folder:
         metadata = {MARK: "1", "study": config.name, "storage": shown, "target": str(target)}
         client.call("submit_job", entrypoint=entrypoint, submission_id=job_id,

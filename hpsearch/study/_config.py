@@ -33,6 +33,11 @@ class RunSettings:
         trial_timeout_s: a trial running longer is cancelled and recorded as FAIL.
         evaluate_best: retrain the best configuration and score the test split after the run.
         report: write the report after the run.
+        weight: on a cluster shared with other studies, its share relative to the studies of
+            its priority (docs/service.md, "Sharing a cluster").
+        priority: higher is served first; a lower study's running trials give way (stopped at
+            an epoch boundary, resumed later, nothing lost).
+        max_cpus: at most this many CPUs at once on a shared cluster (None: no cap).
     """
 
     storage: str | None = None
@@ -43,6 +48,9 @@ class RunSettings:
     trial_timeout_s: float | None = None
     evaluate_best: bool = True
     report: bool = True
+    weight: float = 1.0
+    priority: int = 0
+    max_cpus: float | None = None
 
 
 @dataclass(frozen=True)

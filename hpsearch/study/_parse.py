@@ -208,7 +208,12 @@ def _parse_algorithm(table: dict[str, Any], section: str, default: str,
 
 
 def _parse_run(table: dict[str, Any], source: Source) -> RunSettings:
-    return RunSettings(**_values(table, _schema.RUN, "run", source))
+    run = RunSettings(**_values(table, _schema.RUN, "run", source))
+    if run.max_cpus is not None and run.max_cpus < run.cpus_per_trial:
+        raise ConfigError(f"{key_where(source, 'run.max_cpus')}: expected at least "
+                          f"cpus_per_trial ({run.cpus_per_trial:g}), or no trial could run; "
+                          f"got {run.max_cpus:g}")
+    return run
 
 
 def _n_trials(study: Mapping[str, Any], sampler: str, space: Mapping[str, ParamSpec],

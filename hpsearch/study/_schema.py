@@ -63,6 +63,11 @@ RUN: dict[str, Constraint] = {
     "trial_timeout_s": _SECONDS,
     "evaluate_best": Boolean(),
     "report": Boolean(),
+    # sharing a cluster with other studies (the arbiter): share by weight within a priority,
+    # higher priorities first, at most max_cpus at once
+    "weight": Interval(float, 0, 1e6, closed="right"),
+    "priority": Interval(int, -1000, 1000),
+    "max_cpus": Interval(float, 0, 1e9, closed="right"),
 }
 
 
