@@ -5,6 +5,11 @@ the same training code (hpsearch.training.fit) for every engine. Each engine run
 times; the table shows medians. Dispatch efficiency = summed trial time / (wall time x in flight).
 
     python bench/bench_dispatch.py --repeats 3
+    python bench/bench_dispatch.py --repeats 3 --engines "no pruning" "median" "tune"
+
+The "arbiter" variants run the same study as a driver that joined a cluster does: its slots come
+from the cluster's arbiter (``hpsearch.service``), asked every step without waiting; alone on
+the cluster it gets every CPU, so the difference to the plain variants is the arbiter's cost.
 
 Ray is started once (2 CPUs) and shared by the Ray-based engines, so their search times exclude
 Ray's start; before each engine runs, the benchmark waits until the machine is quiet (under 15%
@@ -145,13 +150,16 @@ def _config(tmp: Path, name: str, seed: int, n_trials: int, epochs: int, pruner:
 
 
 def run_hpsearch(tmp: Path, seed: int, n_trials: int, epochs: int, pruner: str,
-                 in_flight: int = 2, reproducible: bool = False) -> dict:
+                 in_flight: int = 2, reproducible: bool = False, arbiter: bool = False) -> dict:
     from hpsearch.search import run_study
 
-    config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}{'_rep' * reproducible}", seed,
-                     n_trials, epochs, pruner, reproducible)
+    config = _config(tmp, f"hp_{pruner}_{in_flight}_{seed}{'_rep' * reproducible}"
+                     f"{'_arb' * arbiter}", seed, n_trials, epochs, pruner, reproducible)
     t0 = time.perf_counter()
-    summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=in_flight, progress=False)
+    # "auto" with Ray already connected here: the run counts as joining a cluster (its slots
+    # from the arbiter) without connecting again
+    summary = run_study(config, runs_dir=tmp / "runs", max_in_flight=in_flight, progress=False,
+                        address="auto" if arbiter else None)
     wall = time.perf_counter() - t0
     engine = summary.engine
     return {"wall_s": wall, "efficiency": summary.efficiency, "best": summary.best_value,
@@ -264,6 +272,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-tune", action="store_true")
+    parser.add_argument("--engines", nargs="*", metavar="WORDS",
+                        help="run only the engines whose names contain one of these")
     parser.add_argument("--in-flight", type=int, default=2,
                         help="Ray's CPUs and hpsearch's window (a control: 1 leaves the driver a "
                         "core of its own on a 2-core machine)")
@@ -281,11 +291,18 @@ def main() -> None:
             lambda t, s, n: run_hpsearch(t, s, n, ep, "none", k, reproducible=True),
         "hpsearch reproducible (median pruning)":
             lambda t, s, n: run_hpsearch(t, s, n, ep, "median", k, reproducible=True),
+        "hpsearch arbiter (no pruning)":
+            lambda t, s, n: run_hpsearch(t, s, n, ep, "none", k, arbiter=True),
+        "hpsearch arbiter (median pruning)":
+            lambda t, s, n: run_hpsearch(t, s, n, ep, "median", k, arbiter=True),
         "optuna n_jobs=1": lambda t, s, n: run_optuna(t, s, n, ep, 1),
         "optuna n_jobs=2": lambda t, s, n: run_optuna(t, s, n, ep, 2),
     }
     if not args.skip_tune:
         engines["ray tune + OptunaSearch"] = lambda t, s, n: run_tune(t, s, n, ep)
+    if args.engines:
+        engines = {name: run for name, run in engines.items()
+                   if name == "hpsearch (no pruning)" or any(w in name for w in args.engines)}
     results: dict[str, list[dict]] = {name: [] for name in engines}
     firsts: list[float] = []
     peaks: list[float] = []

@@ -16,6 +16,7 @@ STUDY_SAMPLER = "sampler"
 STUDY_PRUNER = "pruner"
 STUDY_TARGET = "target_trials"  # the latest run's target (a run's --n-trials overrides the file)
 STUDY_VERSIONS = "versions"  # {"hpsearch": ..., "numpy": ..., "optuna": ..., "ray": ...}
+STUDY_CPU_SECONDS = "cpu_seconds"  # {"trials": ..., "evaluation": ...} (results/_accounting.py)
 STUDY_LAG = "reproducible_lag"  # a reproducible study's lag (search/_scheduling.py: Lagged)
 
 # --- trial.user_attrs -------------------------------------------------------------------------

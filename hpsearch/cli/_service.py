@@ -84,19 +84,32 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         print("no studies submitted to this cluster")
         return 0
     now = time.time()
-    table = [("JOB", "STATUS", "STUDY", "TRIALS", "BEST", "STARTED", "ELAPSED")]
+    table = [("JOB", "STATUS", "STUDY", "TRIALS", "BEST", "STARTED", "ELAPSED", "WEIGHT",
+              "PRIORITY", "SHARE", "CPU-S", "QUEUE")]
     for row in rows:
         done = "?" if row.done is None else str(row.done)
         target = "?" if row.target is None else str(row.target)
+        s = row.sharing
         table.append((row.job_id, row.status, row.study, f"{done}/{target}",
                       "-" if row.best is None else f"{row.best:.4f}",
                       "-" if row.started is None else
                       time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started)),
-                      _short_time(row.elapsed_s(now))))
+                      _short_time(row.elapsed_s(now)),
+                      *_sharing_cells(s, live=row.status == "RUNNING")))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     return 0
+
+
+def _sharing_cells(s: dict[str, Any], live: bool) -> tuple[str, ...]:
+    """WEIGHT, PRIORITY, SHARE, CPU-S, QUEUE of one job ("-" where its driver did not say)."""
+    if not s:
+        return ("-",) * 5
+    share = f"{100 * s['share']:.0f}%" if live and s.get("share") is not None else "-"
+    queue = str(s["queue"]) if live and s.get("queue") is not None else "-"
+    return (f"{s.get('weight', 1):g}", str(s.get("priority", 0)), share,
+            f"{s.get('cpu_s', 0):.0f}", queue)
 
 
 @_one_line_errors

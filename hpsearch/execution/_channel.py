@@ -20,6 +20,17 @@ from hpsearch.execution._pruning import PruneMirror
 
 __all__ = ["PruningChannel", "open_channel", "release_channel"]
 
+
+class _Preempting(set[int]):
+    """Trials asked to give their slot back (``PruningChannel.preempt``)."""
+
+    def answer(self, trial: int, answer: int) -> int:
+        """``PREEMPT`` instead of ``GO`` for such a trial, once (it stops at that boundary)."""
+        preempted = answer == GO and trial in self
+        self.difference_update((trial,) if preempted else ())
+        return PREEMPT if preempted else answer
+
+
 @ray.remote(num_cpus=0, max_concurrency=10_000)
 class PruningChannel:
     """Where running trials report each epoch, and learn whether to go on.
@@ -60,8 +71,8 @@ class PruningChannel:
         self._waiting: dict[tuple[int, int], asyncio.Future[int]] = {}
         self._event = asyncio.Event()
         self._live: list[Report | Started] = []
-        self._stop: set[int] = set()
-        self._preempt: set[int] = set()  # trials to give their slot back (answered once)
+        # trials to stop (user), and to give their slot back (a higher priority; answered once)
+        self._stop, self._preempt = set[int](), _Preempting()
         # Reproducible studies: a trial's decisions use the first trials the driver told, by
         # count (``visible``); a report waits until the channel has learned that many.
         self._base = self._base_first_fold = 0
@@ -80,11 +91,9 @@ class PruningChannel:
     def attach_first_fold(self, mirror: PruneMirror, at_finish: bool = False) -> None:
         """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
 
-        Args:
-            mirror: the first folds so far (``PruneMirror.of_first_folds``).
-            at_finish: count a trial's first fold only when the driver says the trial finished
-                (a reproducible study's driver does so in trial order, a generation at a time),
-                not as soon as the fold ends, which depends on the workers' timing.
+        ``mirror``: the first folds so far (``PruneMirror.of_first_folds``). ``at_finish``:
+        count a trial's first fold only when the driver says the trial finished (in trial
+        order, in a reproducible study), not when the fold ends (the workers' timing).
         """
         self._first_fold, self._first_fold_at_finish = mirror, at_finish
         self._base_first_fold = mirror.learned
@@ -137,8 +146,6 @@ class PruningChannel:
                      visible: int | None = None) -> int:
         """Record one epoch's validation accuracy; resolves to GO, PRUNE, STOP or PREEMPT.
 
-        ``PREEMPT``: give the slot back (``preempt``).
-
         ``visible``: decide on the study's first trials only, up to this many told in this run
         (a reproducible study's deterministic set), once the driver has told them.
         """
@@ -150,7 +157,7 @@ class PruningChannel:
                 self._fold1[trial] = value
             else:
                 self._first_fold.finish(trial, "complete", value)
-        return self._or_preempt(trial, await self._decide(key, trial, epoch, value, visible))
+        return self._preempt.answer(trial, await self._decide(key, trial, epoch, value, visible))
 
     async def _decide(self, key: int, trial: int, epoch: int, value: float,
                       visible: int | None) -> int:
@@ -181,11 +188,9 @@ class PruningChannel:
         """One epoch of a cross-validated trial's first fold: GO, PRUNE, STOP or PREEMPT."""
         if key != self._key or trial in self._stop:
             return STOP
-        if self._first_fold is None:
-            return self._or_preempt(trial, GO)
-        if visible is None:
-            decided = self._first_fold.report(trial, epoch, value)
-            return self._or_preempt(trial, PRUNE if decided else GO)
+        if self._first_fold is None or visible is None:
+            decided = self._first_fold is not None and self._first_fold.report(trial, epoch, value)
+            return self._preempt.answer(trial, PRUNE if decided else GO)
         await self._turn("first", trial, epoch)
         try:
             await self._told_at_least(visible)
@@ -193,7 +198,7 @@ class PruningChannel:
                 return STOP
             limit = self._base_first_fold + visible
             decided = self._first_fold.report(trial, epoch, value, limit=limit)
-            return self._or_preempt(trial, PRUNE if decided else GO)
+            return self._preempt.answer(trial, PRUNE if decided else GO)
         finally:
             self._turn_done("first", trial, epoch)
 
@@ -202,18 +207,12 @@ class PruningChannel:
         if key != self._key:
             return STOP
         self._live.extend(Report(trial, epoch, value) for epoch, value in points)
-        return STOP if trial in self._stop else self._or_preempt(trial, GO)
+        return STOP if trial in self._stop else self._preempt.answer(trial, GO)
 
     def preempt(self, trial: int) -> None:
         """Answer the trial's next report ``PREEMPT``: it gives its slot back at that boundary."""
         self._preempt.add(trial)
 
-    def _or_preempt(self, trial: int, answer: int) -> int:
-        """``PREEMPT`` instead of ``GO`` for a trial asked to give its slot back (once)."""
-        if answer == GO and trial in self._preempt:
-            self._preempt.discard(trial)
-            return PREEMPT
-        return answer
 
     def take_live(self) -> list[Report | Started]:
         """Everything reported since the last call, oldest first."""

@@ -69,6 +69,12 @@ def _seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.2f} h"
 
 
+def _cpu_spent(spent: dict[str, float] | None) -> str:
+    if not spent or not any(spent.values()):
+        return "-"
+    return f"{spent['trials']:.0f} s in trials, {spent['evaluation']:.0f} s in evaluation"
+
+
 def meta_table(s: StudySummary) -> Table:
     """Study name, dataset, sampler, pruner, file and time of the report."""
     rows = [["study", s.name], ["dataset", f"{s.dataset} (fingerprint {s.fingerprint})"],
@@ -96,6 +102,8 @@ def facts_table(s: StudySummary) -> Table:
          f"{f['best_value']:.4f} (trial {f['best_trial']})"],
         ["wall time (first start to last finish)", _seconds(f["wall_s"])],
         ["CPU time (sum of trial durations)", _seconds(f["cpu_s"])],
+        ["CPU-seconds spent (trials x their CPUs; refit and test)",
+         _cpu_spent(f.get("cpu_seconds"))],
         ["trials per minute", "-" if f["trials_per_minute"] is None else
          f"{f['trials_per_minute']:.2f}"],
         ["epochs run", str(f["epochs_run"])],

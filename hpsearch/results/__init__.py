@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 from hpsearch._lazy import face
 
 if TYPE_CHECKING:
+    from ._accounting import (
+        charge,
+        cpu_seconds,
+    )
     from ._after import (
         AfterSearch,
         after_search,
@@ -90,6 +94,8 @@ if TYPE_CHECKING:
     )
 
 _NAMES = {
+    "charge": "._accounting",
+    "cpu_seconds": "._accounting",
     "AfterSearch": "._after",
     "after_search": "._after",
     "describe": "._after",
@@ -171,9 +177,11 @@ __all__ = [
     "best_estimate",
     "best_trial",
     "boundary_mesh",
+    "charge",
     "choose",
     "comparison_settings",
     "count_states",
+    "cpu_seconds",
     "describe",
     "evaluate",
     "evaluate_best",

@@ -46,13 +46,18 @@ def evaluate(stored: StoredStudy, dataset: Any, *, extra_seeds: int = 0,
     Returns:
         The ``hpsearch.results.Evaluation``.
     """
+    import time
+
+    from hpsearch.results._accounting import charge
     from hpsearch.results._evaluate import evaluate_best, evaluate_settings
 
+    t0 = time.process_time()
     evaluation = evaluate_best(stored.study, stored.config, dataset, stored.run_dir,
                                extra_seeds=extra_seeds, train_on_val=train_on_val)
     # A comparison study (a few settings side by side) retrains its settings here, once, so the
     # report only reads what is stored.
     evaluate_settings(stored.study, stored.config, dataset, stored.run_dir)
+    charge(stored.study, "evaluation", time.process_time() - t0)
     return evaluation
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hpsearch import _attrs as A
+from hpsearch.results._accounting import cpu_seconds
 from hpsearch.results._trials import (
     accuracy,
     best_trial,
@@ -204,7 +205,9 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         A dict with ``n_trials``, ``by_state`` (state -> count, every state listed),
         ``n_interrupted`` (failed as "interrupted" and re-enqueued), ``best_value``,
         ``best_trial``, ``wall_s`` (first start to last completion), ``cpu_s`` (summed trial
-        durations), ``trials_per_minute`` (finished trials per wall minute), ``budget_epochs``
+        durations), ``cpu_seconds`` (what the study spent, stored: trials x their CPUs, and
+        evaluation; ``hpsearch.results.cpu_seconds``), ``trials_per_minute`` (finished trials
+        per wall minute), ``budget_epochs``
         (the full per-trial budget; with k folds, k times one training), ``epochs_run`` (all
         trials), ``epochs_saved`` (epochs pruned trials did not run) and
         ``pruning_saved_share`` (``epochs_saved`` as a share of the full budget of the complete
@@ -225,6 +228,7 @@ def summary_facts(study: Any, config: Any = None) -> dict[str, Any]:
         "best_trial": None if best is None else best.number,
         "wall_s": throughput["wall_s"],
         "cpu_s": float(frame["duration_s"].sum()),
+        "cpu_seconds": cpu_seconds(study),
         "trials_per_minute": throughput["trials_per_minute"],
         "budget_epochs": None if budget is None else budget * folds,
         "epochs_run": int(frame["epochs_run"].sum()),

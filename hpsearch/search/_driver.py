@@ -24,7 +24,7 @@ import numpy as np
 from hpsearch import _attrs as A
 from hpsearch._versions import VersionMismatch
 from hpsearch.execution import PruneMirror, RayStartError, init_ray, join_cluster, joins_cluster
-from hpsearch.results import accuracy, best_trial
+from hpsearch.results import accuracy, best_trial, charge
 from hpsearch.search._engine import Engine, RunSummary
 from hpsearch.search._plan import Pruning, RunPlan, make_plan
 from hpsearch.search._scheduling import FreeWindow, Generations, Lagged, Scheduling
@@ -124,6 +124,7 @@ def _run(config: StudyConfig, plan: RunPlan, driver: DriverStudy, url: str, data
     finally:
         if share is not None:
             share.close()
+        charge(study, "trials", summary.trial_s * plan.task.cpus)
     best = best_trial(study)
     if best is not None:
         summary.best_value, summary.best_params, summary.best_trial = (

@@ -24,7 +24,7 @@ from hpsearch.search._plan import LIVE_EVERY_S, RunPlan, counts_toward_budget, t
 from hpsearch.search._progress import Progress
 from hpsearch.search._record import Running, record_failure, record_result
 from hpsearch.search._scheduling import Scheduling
-from hpsearch.search._sharing import Share, preempt_newest
+from hpsearch.search._sharing import Share
 from hpsearch.storage import (
     changed_outside,
     fail_and_requeue,
@@ -232,21 +232,18 @@ class Engine:
                    - self.scheduling.n_held)
 
     def _within_share(self, window: int, slots: int) -> int:
-        """Ask the arbiter (without waiting), give back what it asks back; the window it allows.
-
-        Alone on the cluster the window keeps its queued trial; sharing it, a queued trial
-        would take a CPU that frees up from whichever study it belongs to, so none is queued.
-        """
+        """Ask the arbiter (without waiting), give back what it asks back; the window it allows."""
         now = time.monotonic()
-        running = self.running.values()
-        cpu_s = self._cpu_s + self.plan.task.cpus * sum(now - e.submitted for e in running)
-        wanted = len(self.running) + min(self._left_to_ask(None) + len(self.paused), slots)
-        grant = self.share.update(len(self.running), wanted, cpu_s,
-                                  self.n_done + self.summary.n_preempted)
-        for number in preempt_newest(self.running, grant.preempt):
+        cpu_s = self._cpu_s + self.plan.task.cpus * sum(now - e.submitted
+                                                        for e in self.running.values())
+        window, preempt = self.share.window(window, slots, self.running,
+                                            self._left_to_ask(None) + len(self.paused), cpu_s,
+                                            self.n_done + self.summary.n_preempted)
+        self.progress.sharing = self.share.facts
+        for number in preempt:
             self.running[number].preempting = True
             self.launcher.preempt_trial(number)
-        return window if grant.slots >= slots else min(window, grant.slots)
+        return window
 
     def _answer(self, reports: list[Any]) -> None:
         """Decide the reports that wait for the driver (Hyperband, on the stored study)."""

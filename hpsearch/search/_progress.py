@@ -10,7 +10,9 @@ from typing import Any
 __all__ = ["LINE_PREFIX", "Progress"]
 
 # A log line that carries the run's progress: the prefix, a space, then a JSON object with
-# done, target, running, pruned, failed, best (None until a trial completes) and elapsed_s.
+# done, target, running, pruned, failed, best (None until a trial completes), elapsed_s and, on
+# a shared cluster, "sharing": weight, priority, share (of the cluster now), slots, queue (its
+# position, or None) and cpu_s (this run's CPU-seconds so far).
 LINE_PREFIX = "hpsearch-progress"
 _LINE_EVERY_S = 5.0
 
@@ -42,6 +44,7 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
         self._running, self._best = 0, None
+        self.sharing: dict[str, Any] | None = None  # set by the engine on a shared cluster
 
     def done(self, state: str) -> None:
         """One trial finished as "complete", "pruned" or "failed"."""
@@ -75,6 +78,8 @@ class Progress:
                  "pruned": self.counts["pruned"], "failed": self.counts["failed"],
                  "best": None if self._best is None else round(float(self._best.value), 6),
                  "elapsed_s": round(time.monotonic() - self._start, 1)}
+        if self.sharing is not None:
+            facts["sharing"] = self.sharing
         print(f"{LINE_PREFIX} {json.dumps(facts)}", file=sys.stdout, flush=True)
 
     def close(self) -> None:

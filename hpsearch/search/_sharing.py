@@ -54,6 +54,30 @@ class Share:
         self._asked_for: tuple[int, int] | None = None
         self.grant: Grant | None = None
         self._position: int | None = None
+        self.facts: dict[str, Any] | None = None  # for the progress lines (``hpsearch jobs``)
+
+    def window(self, window: int, slots: int, running: dict[int, Any], waiting: int,
+               cpu_s: float, n_ended: int) -> tuple[int, list[int]]:
+        """The engine's window within the grant, and the running trials to preempt now.
+
+        Alone on the cluster the window keeps its queued trial; sharing it, a queued trial
+        would take a CPU that frees up from whichever study it belongs to, so none is queued.
+
+        Args:
+            window: the scheduling's window (``Scheduling.window``).
+            slots: the cluster's trial slots.
+            running: trial number -> the engine's entry (``preempting`` marks those asked).
+            waiting: trials it could start now (left to ask, and preempted ones to resume).
+            cpu_s: CPU-seconds its trials used so far.
+            n_ended: trial parts ended so far (``update``).
+        """
+        grant = self.update(len(running), len(running) + min(waiting, slots), cpu_s, n_ended)
+        s = self._settings
+        self.facts = {"weight": s.weight, "priority": s.priority, "share": round(grant.share, 4),
+                      "slots": grant.slots, "queue": grant.queue_position,
+                      "cpu_s": round(cpu_s, 1)}
+        allowed = window if grant.slots >= slots else min(window, grant.slots)
+        return allowed, preempt_newest(running, grant.preempt)
 
     def update(self, running: int, demand: int, cpu_s: float, n_ended: int) -> Grant:
         """Offer what the study wants now; the latest grant (fresh at most a round trip ago).

@@ -49,6 +49,15 @@ class JobRow:
         return None if self.progress is None else self.progress.get("done")
 
     @property
+    def sharing(self) -> dict[str, Any]:
+        """The driver's last word on its share of the cluster; {} before its first.
+
+        Keys: weight, priority, share, slots, queue (position), cpu_s (see
+        ``hpsearch.search._progress``).
+        """
+        return {} if self.progress is None else dict(self.progress.get("sharing") or {})
+
+    @property
     def best(self) -> float | None:
         """The best value at the last progress line (None until a trial completes)."""
         return None if self.progress is None else self.progress.get("best")

@@ -363,7 +363,7 @@ def test_two_studies_as_jobs_stop_resume_and_list(jobs_cluster, tmp_path, monkey
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["JOB", "STATUS", "STUDY", "TRIALS", "BEST", "STARTED",
-                                "ELAPSED"]
+                                "ELAPSED", "WEIGHT", "PRIORITY", "SHARE", "CPU-S", "QUEUE"]
     by_job = {line.split()[0]: line.split() for line in lines[1:]}
     assert by_job[job_ids["svc_a"]][1:4] == ["SUCCEEDED", "svc_a", "6/6"]
     assert by_job[job_ids["svc_b"]][1:3] == ["STOPPED", "svc_b"]

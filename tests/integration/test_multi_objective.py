@@ -12,7 +12,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpsearch.results import accuracy, after_search, best_trial, trials_frame
+from hpsearch.results import accuracy, after_search, best_trial, cpu_seconds, trials_frame
 from hpsearch.results._selection import pareto_front
 from hpsearch.search import run_study
 from hpsearch.study import find_study, parse_study_config
@@ -98,7 +98,10 @@ def test_multi_objective_study_end_to_end(tmp_path):
     stored = find_study("mo", tmp_path)
     frame = trials_frame(stored.study, config)
     assert frame.loc[frame["state"] == "complete", "n_params"].notna().all()
+    assert cpu_seconds(stored.study)["trials"] == pytest.approx(
+        sum(t.user_attrs["duration_s"] for t in stored.study.trials), abs=2e-3)
     done = after_search(stored, config.load_data(), write_report=True)
+    assert cpu_seconds(find_study("mo", tmp_path).study)["evaluation"] > 0
     choice = done.evaluation.choice
     best = best_trial(stored.study)
     assert choice.rule == "one_se" and choice.most_accurate == best.number
