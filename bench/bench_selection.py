@@ -87,18 +87,35 @@ VARIANTS: dict[str, str] = {
     "reproducible": "",  # the same with [study] reproducible = true
     # the same with accuracy and parameter count as objectives, chosen by one standard error
     "objectives": "",
+    # ... with widths searched on a log scale from 8 (small nets as likely as large ones)
+    "objectives-wide": "",
+    # ... with first-fold pruning only (no Wilcoxon across folds: more complete candidates)
+    "objectives-nowilcoxon": "",
+    # ... with no pruning at all: every trial completes its five folds, every one a candidate
+    "objectives-full": "",
 }
 _OBJECTIVES = 'objectives = { val_accuracy = "maximize", n_params = "minimize" }'
-_DERIVED = ("default", "reproducible", "objectives")
+_DERIVED = ("default", "reproducible", "objectives", "objectives-wide",
+            "objectives-nowilcoxon", "objectives-full")
 
 
 def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) -> str:
     if variant in _DERIVED:
         text = default.read_text()
-        extra = {"reproducible": "\nreproducible = true", "objectives": "\n" + _OBJECTIVES}
+        extra = {"reproducible": "\nreproducible = true"}
+        if variant.startswith("objectives"):
+            extra[variant] = "\n" + _OBJECTIVES
         text = re.sub(r"^seed = \d+", f"seed = {seed}" + extra.get(variant, ""), text, count=1,
                       flags=re.M)
-        if variant == "objectives":
+        if variant == "objectives-wide":
+            wide = "hidden_size = { low = 8, high = 256, log = true }"
+            text = re.sub(r"^hidden_size = .*$", wide, text, count=1, flags=re.M)
+        if variant == "objectives-full":
+            text = re.sub(r"^first_fold_pruning = true\n", "", text, count=1, flags=re.M)
+        if variant in ("objectives-nowilcoxon", "objectives-full"):
+            text = re.sub(r'^name = "wilcoxon"\n', 'name = "none"\n', text, count=1, flags=re.M)
+            text = re.sub(r"^p_threshold = .*\n", "", text, count=1, flags=re.M)
+        if variant.startswith("objectives"):
             text = re.sub(r"^\[selection\]\n", '[selection]\nrule = "one_se"\n', text,
                           count=1, flags=re.M)
         return re.sub(r'^name = "digits"', f'name = "{variant}-{seed}"', text, count=1,
@@ -132,7 +149,16 @@ def run_one(variant: str, seed: int, trials: int, runs_dir: Path, default: Path 
             "gap": ev.estimate.value - ev.test.accuracy, "n_tied": ev.estimate.n_tied,
             "cpu_s": facts["cpu_s"], "epochs": facts["epochs_run"],
             "pruned": facts["by_state"]["pruned"], "wall_s": wall,
-            "search_s": summary.wall_s, "efficiency": summary.efficiency, **_choice(ev)}
+            "search_s": summary.wall_s, "efficiency": summary.efficiency,
+            "params": _n_params(stored, ev.trial.number), **_choice(ev)}
+
+
+def _n_params(stored, number: int) -> float | None:
+    """The tested configuration's parameter count (as its trial measured it)."""
+    from hpsearch.results import trial_cost
+
+    trial = next(t for t in stored.study.get_trials(deepcopy=False) if t.number == number)
+    return trial_cost(trial, "n_params")
 
 
 def _choice(ev) -> dict:
@@ -143,6 +169,29 @@ def _choice(ev) -> dict:
     best_test = ev.test.accuracy if c.most_accurate_test is None else c.most_accurate_test.accuracy
     return {"chosen": c.trial, "most_accurate": c.most_accurate, "chosen_cost": c.chosen_cost,
             "best_cost": c.most_accurate_cost, "best_test": best_test, "n_within": c.n_within}
+
+
+def _against_default(rows: list[dict], variants: list[str]) -> None:
+    """Each variant's tested configuration against the default study's, seed by seed."""
+    base = {x["seed"]: x for x in rows if x["variant"] == "default"}
+    for variant in variants:
+        r = [x for x in rows if x["variant"] == variant and x["seed"] in base]
+        if variant == "default" or not r or any(x["params"] is None for x in r):
+            continue
+        print(f"\n{variant} against default (accuracy alone, the most accurate tested), "
+              "seed by seed\n")
+        print("| seed | test: default | test: " + variant + " | parameters: default | "
+              "parameters: " + variant + " | ratio |")
+        print("|---|---|---|---|---|---|")
+        for x in r:
+            b = base[x["seed"]]
+            print(f"| {x['seed']} | {b['test']:.4f} | {x['test']:.4f} | {b['params']:.0f} | "
+                  f"{x['params']:.0f} | {x['params'] / b['params']:.2f} |")
+        print(f"| mean | {statistics.mean(base[x['seed']]['test'] for x in r):.4f} | "
+              f"{statistics.mean(x['test'] for x in r):.4f} | "
+              f"{statistics.mean(base[x['seed']]['params'] for x in r):.0f} | "
+              f"{statistics.mean(x['params'] for x in r):.0f} | "
+              f"{statistics.mean(x['params'] / base[x['seed']]['params'] for x in r):.2f} |")
 
 
 def _choice_table(rows: list[dict], variants: list[str]) -> None:
@@ -263,6 +312,7 @@ def main() -> None:
                           f"{epochs / sums['single'][0]:.2f}x, CPU s "
                           f"{cpu / sums['single'][1]:.2f}x")
         _choice_table(rows, args.variants)
+        _against_default(rows, args.variants)
     if args.cli:
         times = cli_runs(args.cli, args.default)
         print(f"\n`hpsearch run {args.default.name}`: median {statistics.median(times):.1f} s "
