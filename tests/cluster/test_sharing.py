@@ -19,7 +19,7 @@ from hpsearch import _attrs as A
 pytestmark = pytest.mark.cluster
 
 N_TRIALS = 40
-N_SHARED = 120  # the weight tests' studies: their overlap must be long against the accounting
+N_SHARED = 200  # the weight tests' studies: their overlap must be long against the accounting
 EPOCHS = 100  # about half a second per trial here: the studies overlap for tens of seconds
 
 
