@@ -127,6 +127,20 @@ class _AsyncReporter:
         self._pending.append((epoch, sent))
         return False
 
+    def stops_here(self) -> bool:
+        """Whether the trial gives its slot back at this epoch boundary (it was asked to).
+
+        Acting one report behind (a reproducible study), the last report's answer is awaited
+        first: a "prune" or "stop" there is acted on at the next report, exactly as without
+        preemption, so the trial keeps going until then; a resumed trial's first report reads
+        no earlier answer, which is what "go on" would have done.
+        """
+        if not self.preempted:
+            return False
+        if self._behind and self._previous is not None:
+            return ray.get(self._previous[1]) in (GO, PREEMPT)
+        return True
+
     def _decided(self, epoch: int, answer: int) -> bool:
         """Whether ``answer`` (to the report of ``epoch``) stops the trial; records it if so."""
         if answer in (GO, PREEMPT):
@@ -220,7 +234,7 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
                          epoch_report=epoch_report, keep_oof=options.keep_oof,
                          measure_inference=options.measure_inference, resume=resume,
-                         preempt=(lambda: any(r.preempted for r in reporters)) if reporters
+                         preempt=(lambda: any(r.stops_here() for r in reporters)) if reporters
                          else None)
     for reporter in (report, epoch_report):
         if reporter is not None and reporter.decided_at is not None:
