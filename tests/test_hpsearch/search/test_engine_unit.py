@@ -152,6 +152,21 @@ def test_a_fixed_window_narrower_than_the_cluster_queues_nothing(study):
     assert launcher.most_out == 2
 
 
+def test_the_driver_keeps_off_the_cpu_only_while_a_queued_trial_takes_the_freed_slot(
+        study, monkeypatch):
+    from hpsearch.search import _engine
+
+    config, optuna_study = study
+    launcher = FakeLauncher(slots=2)
+    handed_off: list[int] = []  # trials out (the queued one included) at each pause
+    monkeypatch.setattr(_engine.time, "sleep",
+                        lambda s: handed_off.append(len(launcher.out)))
+    _run(optuna_study, _plan(config), launcher)
+    # 6 trials, 3 out: the first 4 results each leave a queued trial to take the slot (2 out
+    # after it); the last 2 leave nothing queued, so the driver goes on at once.
+    assert handed_off == [2, 2, 2, 2]
+
+
 def test_free_window_tells_as_results_arrive(study):
     config, optuna_study = study
     launcher = FakeLauncher(slots=2, finish_order=max)  # the newest out finishes first
