@@ -15,7 +15,7 @@ from typing import Any
 
 import ray
 
-from hpsearch.execution._messages import GO, PREEMPT, PRUNE, STOP, Report, Started
+from hpsearch.execution._messages import GO, PREEMPT, PRUNE, STOP, Report, Sees, Started
 from hpsearch.execution._pruning import PruneMirror
 
 __all__ = ["PruningChannel", "open_channel", "release_channel"]
@@ -29,6 +29,52 @@ class _Preempting(set[int]):
         preempted = answer == GO and trial in self
         self.difference_update((trial,) if preempted else ())
         return PREEMPT if preempted else answer
+
+
+class _Count:
+    """A count that callers can wait on (``at_least``): trials told, first folds learned."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def at_least(self, n: int) -> None:
+        """Return once the count reached ``n``."""
+        if self.n < n:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.append((n, future))
+            await future
+
+    def add(self) -> None:
+        self.n += 1
+        self.release(lambda n: self.n >= n)
+
+    def release(self, due: Any = lambda n: True) -> None:
+        """Wake the waiters whose count is ``due`` (default: all: the study is over)."""
+        waiting, self._waiting = self._waiting, []
+        for n, future in waiting:
+            if not due(n):
+                self._waiting.append((n, future))
+            elif not future.done():
+                future.set_result(None)
+
+
+class _InOrder:
+    """Items numbered from 0 that may come in any order, handed on in their order."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._early: dict[int, Any] = {}
+
+    def put(self, seq: int, item: Any) -> list[Any]:
+        """Keep ``item``; the items now due, in order (a number seen before is ignored)."""
+        if seq >= self._next:
+            self._early.setdefault(seq, item)
+        due = []
+        while self._next in self._early:
+            due.append(self._early.pop(self._next))
+            self._next += 1
+        return due
 
 
 @ray.remote(num_cpus=0, max_concurrency=10_000)
@@ -57,14 +103,13 @@ class PruningChannel:
         for future in getattr(self, "_waiting", {}).values():
             if not future.done():
                 future.set_result(STOP)
-        for _, future in getattr(self, "_until_told", []):
-            if not future.done():  # its report sees the new key and is answered STOP
-                future.set_result(None)
+        for name in ("_told", "_first_folds"):  # their reports see the new key: answered STOP
+            getattr(self, name, _Count()).release()
         if hasattr(self, "_turns"):
             self._wake_turns()
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
-        self._first_fold_at_finish = False
+        self._first_counted = "ended"  # when a first fold counts: see ``attach_first_fold``
         self._fold1: dict[int, float] = {}  # trial -> its first fold's value, not yet counted
         self._never = False
         self._inbox: list[Report] = []
@@ -74,13 +119,15 @@ class PruningChannel:
         # trials to stop (user), and to give their slot back (a higher priority; answered once)
         self._stop, self._preempt = set[int](), _Preempting()
         # Reproducible studies: a trial's decisions use the first trials the driver told, by
-        # count (``visible``); a report waits until the channel has learned that many.
+        # count (``Sees.told``), and the first folds of the first trials asked
+        # (``Sees.first_folds``); a report waits until the channel has learned that many.
         self._base = self._base_first_fold = 0
-        self._told = 0  # trials the driver said finished, since the study began
-        self._finishing: dict[int, tuple[int, str, float | None]] = {}  # seq -> early finish
+        self._told = _Count()  # trials the driver said finished, since the study began
+        self._finishing = _InOrder()  # the driver's finishes, by the order it told them
+        self._first_folds = _Count()  # this run's first folds learned, in ask order
+        self._first_in_order = _InOrder()
         self._decided: dict[tuple[str, int], int] = {}  # (stream, trial) -> last epoch decided
         self._turns: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
-        self._until_told: list[tuple[int, asyncio.Future[None]]] = []
         self._key += 1
         return self._key
 
@@ -88,14 +135,15 @@ class PruningChannel:
         """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
         self._mirror, self._base = mirror, mirror.learned
 
-    def attach_first_fold(self, mirror: PruneMirror, at_finish: bool = False) -> None:
+    def attach_first_fold(self, mirror: PruneMirror, counted: str = "ended") -> None:
         """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
 
-        ``mirror``: the first folds so far (``PruneMirror.of_first_folds``). ``at_finish``:
-        count a trial's first fold only when the driver says the trial finished (in trial
-        order, in a reproducible study), not when the fold ends (the workers' timing).
+        ``mirror``: the first folds so far (``PruneMirror.of_first_folds``). ``counted``: when
+        a trial's first fold counts: "ended" as it ends (the workers' timing), "told" when
+        the driver says the trial finished (generations, in trial order), "asked" as it ends
+        but in the order the trials were asked (``Sees.seq``; a lagged reproducible study).
         """
-        self._first_fold, self._first_fold_at_finish = mirror, at_finish
+        self._first_fold, self._first_counted = mirror, counted
         self._base_first_fold = mirror.learned
 
     def never_prune(self) -> None:
@@ -134,33 +182,41 @@ class PruningChannel:
                 if not future.done():
                     future.set_result(None)
 
-    async def _told_at_least(self, visible: int | None) -> None:
-        """Return once the driver has told ``visible`` trials (None: at once)."""
-        if visible is None or self._told >= visible:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._until_told.append((visible, future))
-        await future
-
     async def report(self, key: int, trial: int, epoch: int, value: float,
-                     visible: int | None = None) -> int:
+                     visible: Sees | None = None, curve: list[float] | None = None) -> int:
         """Record one epoch's validation accuracy; resolves to GO, PRUNE, STOP or PREEMPT.
 
-        ``visible``: decide on the study's first trials only, up to this many told in this run
-        (a reproducible study's deterministic set), once the driver has told them.
+        ``visible``: decide on the study's first trials only, up to ``visible.told`` told in
+        this run (a reproducible study's deterministic set), once the driver has told them.
+        ``curve``: with folds, the first fold's curve, sent with the fold's report.
         """
         if key != self._key:
             return STOP
         self._live.append(Report(trial, epoch, value))
         if epoch == 1 and self._first_fold is not None:  # a fold's step: the first fold ended
-            if self._first_fold_at_finish:
+            if self._first_counted == "asked" and visible is not None:
+                self.first_fold_ended(key, visible.seq, trial, "complete", value, curve)
+            elif self._first_counted == "told":
                 self._fold1[trial] = value
             else:
                 self._first_fold.finish(trial, "complete", value)
         return self._preempt.answer(trial, await self._decide(key, trial, epoch, value, visible))
 
+    def first_fold_ended(self, key: int, seq: int, trial: int, state: str,
+                         value: float | None = None, curve: list[float] | None = None) -> None:
+        """Trial ``trial``, the run's ``seq``-th ask, ended its first fold (counted "asked").
+
+        As "complete" from its fold report; as "pruned" or "failed" from the driver when the
+        trial ended inside it. Learned in ask order, each once (the first word counts).
+        """
+        if key != self._key or self._first_fold is None:
+            return
+        for args in self._first_in_order.put(seq, (trial, state, value, curve)):
+            self._first_fold.finish(*args)
+            self._first_folds.add()
+
     async def _decide(self, key: int, trial: int, epoch: int, value: float,
-                      visible: int | None) -> int:
+                      visible: Sees | None) -> int:
         if trial in self._stop:
             return STOP
         if self._mirror is not None:
@@ -168,10 +224,11 @@ class PruningChannel:
                 return PRUNE if self._mirror.report(trial, epoch, value) else GO
             await self._turn("main", trial, epoch)
             try:
-                await self._told_at_least(visible)
+                await self._told.at_least(visible.told)
                 if key != self._key or trial in self._stop:
                     return STOP
-                decided = self._mirror.report(trial, epoch, value, limit=self._base + visible)
+                decided = self._mirror.report(trial, epoch, value,
+                                              limit=self._base + visible.told)
                 return PRUNE if decided else GO
             finally:
                 self._turn_done("main", trial, epoch)
@@ -184,7 +241,7 @@ class PruningChannel:
         return await future
 
     async def report_epoch(self, key: int, trial: int, epoch: int, value: float,
-                           visible: int | None = None) -> int:
+                           visible: Sees | None = None) -> int:
         """One epoch of a cross-validated trial's first fold: GO, PRUNE, STOP or PREEMPT."""
         if key != self._key or trial in self._stop:
             return STOP
@@ -193,11 +250,11 @@ class PruningChannel:
             return self._preempt.answer(trial, PRUNE if decided else GO)
         await self._turn("first", trial, epoch)
         try:
-            await self._told_at_least(visible)
+            await self._first_folds.at_least(visible.first_folds)  # counted "asked"
             if key != self._key or trial in self._stop:
                 return STOP
-            limit = self._base_first_fold + visible
-            decided = self._first_fold.report(trial, epoch, value, limit=limit)
+            decided = self._first_fold.report(trial, epoch, value,
+                                              limit=self._base_first_fold + visible.first_folds)
             return self._preempt.answer(trial, PRUNE if decided else GO)
         finally:
             self._turn_done("first", trial, epoch)
@@ -212,7 +269,6 @@ class PruningChannel:
     def preempt(self, trial: int) -> None:
         """Answer the trial's next report ``PREEMPT``: it gives its slot back at that boundary."""
         self._preempt.add(trial)
-
 
     def take_live(self) -> list[Report | Started]:
         """Everything reported since the last call, oldest first."""
@@ -254,28 +310,19 @@ class PruningChannel:
         """
         if key != self._key:  # the last study's, run after this one's reset
             return
-        self._finishing[seq] = (trial, state, value)
-        while self._told in self._finishing:
-            self._learn(*self._finishing.pop(self._told))
-            self._told += 1
-        waiting, self._until_told = self._until_told, []
-        for visible, future in waiting:
-            if self._told >= visible:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                self._until_told.append((visible, future))
+        for args in self._finishing.put(seq, (trial, state, value)):
+            self._learn(*args)
+            self._told.add()
 
     def _learn(self, trial: int, state: str, value: float | None) -> None:
         self._stop.discard(trial)
         if self._mirror is not None:
             self._mirror.finish(trial, state, value)
-        if self._first_fold is not None:  # still open only when it ended inside fold 1
-            if trial in self._fold1:
+        if self._first_fold is not None and self._first_counted != "asked":  # "ended": if
+            if trial in self._fold1:  # it ended inside fold 1; "told": always
                 self._first_fold.finish(trial, "complete", self._fold1.pop(trial))
             else:
-                self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed",
-                                        None)
+                self._first_fold.finish(trial, "pruned" if state == "pruned" else "failed", None)
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from hpsearch.execution._channel import open_channel, release_channel
-from hpsearch.execution._messages import Events, TaskFailure
+from hpsearch.execution._messages import Events, Sees, TaskFailure
 from hpsearch.execution._pruning import PruneMirror
 from hpsearch.execution._task import TaskOptions, launch_trial, warm_up_workers
 
@@ -58,21 +58,25 @@ class RayLauncher:
         self._poll: Any = None
         self._live: Any = None
         self._told = 0  # finishes sent: each carries its number, the channel learns in order
+        self._sees: dict[int, Sees] = {}  # what each reproducible trial decides on
+        self._first_in_ask_order = False
 
     def prepare(self, *, prunes: bool, mirror: PruneMirror | None = None,
-                first_fold: PruneMirror | None = None, at_finish: bool = False) -> None:
+                first_fold: PruneMirror | None = None, counted: str = "ended") -> None:
         """Set the channel up before any trial runs.
 
         Args:
             prunes: a pruner decides (else every report is answered at once).
             mirror: the channel decides on this copy of the curves (else the driver decides).
             first_fold: first-fold pruning's copy of the first folds so far.
-            at_finish: a first fold counts only when the driver says its trial finished.
+            counted: when a first fold counts (``PruningChannel.attach_first_fold``): as it
+                ends, when the driver tells its trial, or as it ends in ask order.
         """
         import ray
 
         if first_fold is not None:
-            ray.get(self.channel.attach_first_fold.remote(first_fold, at_finish=at_finish))
+            ray.get(self.channel.attach_first_fold.remote(first_fold, counted=counted))
+            self._first_in_ask_order = counted == "asked"
         if not prunes:
             # Nothing waits on the channel (points go out in batches): trials start at once.
             self.channel.never_prune.remote()
@@ -89,12 +93,14 @@ class RayLauncher:
         return self._slots
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None, resume: Any = None) -> None:
+               visible: Sees | None = None, resume: Any = None) -> None:
         """Submit trial ``number`` as a Ray task (``resume``: from a preempted one's checkpoint)."""
         ref = launch_trial(params, self._dataset_ref, seed, number, channel=self.channel,
                            key=self._key, options=self._options, visible=visible,
                            resume=resume)
         self._refs[number], self._numbers[ref] = ref, number
+        if visible is not None:
+            self._sees[number] = visible
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
         """The next ready result, batch of reports or live points (``every``: all ready now)."""
@@ -118,7 +124,23 @@ class RayLauncher:
                 number = self._numbers.pop(ref)
                 del self._refs[number]
                 events.results.append((number, _outcome(ref)))
+                self._first_fold_over(number, events.results[-1][1])
         return events
+
+    def _first_fold_over(self, number: int, outcome: Any) -> None:
+        """A reproducible trial that ended inside its first fold: the channel counts it now.
+
+        One that finished the fold said so with the fold's report; a lost worker's may have.
+        """
+        sees = self._sees.pop(number, None)
+        if sees is None or not self._first_in_ask_order:
+            return
+        state = getattr(outcome, "state", "failed")
+        if state == "preempted":  # it resumes, and its first fold ends (or not) later
+            self._sees[number] = sees
+        elif not getattr(outcome, "fold_values", None):
+            self.channel.first_fold_ended.remote(self._key, sees.seq, number, state, None,
+                                                 getattr(outcome, "first_fold_curve", None))
 
     def decide(self, decisions: list[tuple[int, int, bool]]) -> None:
         """Answer the reports the driver decided."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["GO", "PREEMPT", "PRUNE", "STOP", "Events", "Launcher", "Report", "Started",
+__all__ = ["GO", "PREEMPT", "PRUNE", "STOP", "Events", "Launcher", "Report", "Sees", "Started",
            "TaskFailure", "TaskOptions"]
 
 # A report's answer: train on, stop as pruned, stop because a user asked to, or give the slot
@@ -25,6 +25,23 @@ class Report:
     trial: int
     epoch: int
     value: float
+
+
+@dataclass(frozen=True)
+class Sees:
+    """What a reproducible study's trial decides on: fixed by its place among the run's asks.
+
+    Attributes:
+        seq: its place among this run's asks, from 0 (first folds are learned in this order).
+        told: decisions across trials see the first ``told`` trials told in this run.
+        first_folds: first-fold decisions see the first folds of the run's first
+            ``first_folds`` asks, counted as those folds end (a short lag: a first fold ends
+            long before its trial).
+    """
+
+    seq: int
+    told: int
+    first_folds: int
 
 
 @dataclass(frozen=True)
@@ -109,10 +126,10 @@ class Launcher(Protocol):
         ...
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None, resume: Any = None) -> None:
+               visible: Sees | None = None, resume: Any = None) -> None:
         """Start trial ``number`` with its resolved parameters and seed.
 
-        ``visible``: its pruning decisions see this many of the run's told trials (None: all).
+        ``visible``: what its pruning decisions see (a reproducible study's; None: all).
         ``resume``: a preempted trial's checkpoint, to go on from (``TrialCheckpoint``).
         """
         ...

@@ -244,8 +244,13 @@ class PruneMirror:
         trial.report(value, epoch)
         return bool(trial.should_prune())
 
-    def finish(self, number: int, state: str, value: float | None) -> None:
-        """A trial ended as "complete", "pruned" or "failed"."""
+    def finish(self, number: int, state: str, value: float | None,
+               curve: list[float] | None = None) -> None:
+        """A trial ended as "complete", "pruned" or "failed".
+
+        ``curve``: its values by step as the trial itself recorded them, learned instead of
+        the reports heard so far (some of which may still be on their way).
+        """
         import optuna
         from optuna.trial import TrialState
 
@@ -253,15 +258,24 @@ class PruneMirror:
             return
         self._finished.add(number)
         trial = self._live.pop(number, None)
+        steps = None if curve is None else {s: float(v) for s, v in enumerate(curve, start=1)}
         if self._rule is not None:
-            if state == "complete" and trial is not None:
-                self._rule.add_complete(trial)
+            values = trial if steps is None else steps
+            if state == "complete" and values is not None:
+                self._rule.add_complete(values)
             else:  # it counts toward ``learned`` all the same
                 self._rule.add_other()
             return
         study = self._study
         if number in self._views:  # its record as the view made it (a pruner's rung marks)
             study, trial = self._views.pop(number)
+        if steps is not None:
+            frozen = optuna.trial.create_trial(
+                state=TrialState[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(state, "FAIL")],
+                value=value if state == "complete" else None, intermediate_values=steps)
+            self._study.add_trial(frozen)
+            self._learned_trials.append(frozen)
+            return
         if trial is None:  # failed before its first report: it counts, with nothing to learn
             self._learned_trials.append(optuna.trial.create_trial(state=TrialState.FAIL))
             return

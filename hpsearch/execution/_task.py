@@ -14,7 +14,7 @@ from typing import Any
 import ray
 
 from hpsearch.execution import _hold
-from hpsearch.execution._messages import GO, PREEMPT, STOP, TaskOptions
+from hpsearch.execution._messages import GO, PREEMPT, STOP, Sees, TaskOptions
 from hpsearch.training import TrialResult, train_trial
 
 __all__ = ["launch_trial", "warm_up_workers"]
@@ -32,7 +32,8 @@ class _AsyncReporter:
                  batch_s: float = 0.0, method: str = "report",
                  started: tuple[str, str, float] | None = None,
                  hold: _hold.Hold | None = None, behind: bool = False,
-                 visible: int | None = None) -> None:
+                 visible: Sees | None = None, first_fold: _AsyncReporter | None = None,
+                 curve: list[float] | None = None) -> None:
         self._channel = channel
         # (node, node ip, start time) for the live view, sent with the first message: a trial
         # shorter than one batch sends nothing at all.
@@ -54,6 +55,10 @@ class _AsyncReporter:
         self.preempted = False
         self._behind = behind  # act on each answer exactly one report later
         self._visible = visible  # the deterministic set the decisions use (reproducible)
+        # A reproducible study's first fold is learned from the curve its fold report carries:
+        # the first-fold stream's answers may still be on their way then.
+        self._first_fold = first_fold if visible is not None else None
+        self.curve = list(curve or [])  # the values reported so far (a resumed part's included)
         self._previous: tuple[int, Any] | None = None  # behind: (epoch, answer ref)
         self._hold = hold  # test support only (hpsearch.execution._hold): None in every real study
         self._asked: Any = None  # while held: the channel's answer to "stop?", on its way
@@ -106,7 +111,12 @@ class _AsyncReporter:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         self._say_started()
-        sent = self._send.remote(self._key, self._trial, epoch, value, self._visible)
+        self.curve.append(value)
+        if self._first_fold is not None and epoch == 1:  # the first fold ended
+            sent = self._send.remote(self._key, self._trial, epoch, value, self._visible,
+                                     self._first_fold.curve)
+        else:
+            sent = self._send.remote(self._key, self._trial, epoch, value, self._visible)
         if self._wait:
             return self._decided(epoch, ray.get(sent))
         if self._behind:
@@ -221,14 +231,14 @@ def warm_up_workers(n: int, cpus: float) -> list[Any]:
 @ray.remote
 def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, trial: int,
                channel: Any | None, key: int, options: TaskOptions,
-               visible: int | None, resume: Any = None) -> TrialResult:
+               visible: Sees | None, resume: Any = None) -> TrialResult:
     _limit_blas_threads(max(1, int(options.cpus)))
     node, node_ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
     dataset = _dataset(dataset_ref)
     report = epoch_report = None
     if channel is not None:
         report, epoch_report = _reporters(channel, key, trial, options, dataset, node, node_ip,
-                                          visible)
+                                          visible, resume)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
     reporters = [r for r in (report, epoch_report) if r is not None]
     result = train_trial(params, dataset, seed, report=report, deadline=deadline,
@@ -246,7 +256,8 @@ def _run_trial(params: Mapping[str, Any], dataset_ref: list[Any], seed: int, tri
 
 def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset: Any,
                node: str, node_ip: str,
-               visible: int | None) -> tuple[_AsyncReporter, _AsyncReporter | None]:
+               visible: Sees | None,
+               resume: Any = None) -> tuple[_AsyncReporter, _AsyncReporter | None]:
     """The trial's reporter, and its first fold's (first-fold pruning on folds), or None."""
     folds = getattr(dataset, "folds", None) is not None
     # A cross-validated trial reports once per fold: it waits for each answer, since a late
@@ -258,21 +269,23 @@ def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset
         channel.started.remote(key, trial, *started)
         started = None
     hold = _hold.for_trial(trial, node)  # None unless a test holds trials
-    report = _AsyncReporter(channel, key, trial, wait=wait,
-                            batch_s=0.0 if wait else options.batch_s, started=started, hold=hold,
-                            behind=options.answers_behind, visible=visible)
     epoch_report = None
     if options.first_fold and folds:
         # The first fold's epochs: answers acted on when they arrive, as on one split.
         epoch_report = _AsyncReporter(channel, key, trial, wait=options.wait_answers,
                                       method="report_epoch", hold=hold,
-                                      behind=options.answers_behind, visible=visible)
+                                      behind=options.answers_behind, visible=visible,
+                                      curve=getattr(resume, "first_fold_curve", None))
+    report = _AsyncReporter(channel, key, trial, wait=wait,
+                            batch_s=0.0 if wait else options.batch_s, started=started, hold=hold,
+                            behind=options.answers_behind, visible=visible,
+                            first_fold=epoch_report)
     return report, epoch_report
 
 
 def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: int, *,
                  channel: Any | None, options: TaskOptions, key: int = 0,
-                 visible: int | None = None, resume: Any = None) -> Any:
+                 visible: Sees | None = None, resume: Any = None) -> Any:
     """Submit one trial as a Ray task and return its ObjectRef.
 
     Args:
@@ -283,8 +296,8 @@ def launch_trial(params: Mapping[str, Any], dataset_ref: Any, seed: int, trial: 
         channel: a ``PruningChannel`` handle, or None (no pruning, no live view, no stop).
         options: how the run's trials are launched and report.
         key: the channel's key for this study (``PruningChannel.reset``).
-        visible: a reproducible study's pruning decisions for this trial use the trials told
-            before it, this many of this run's (None: every finished trial).
+        visible: what a reproducible study's pruning decisions for this trial see (None:
+            every finished trial).
         resume: a preempted trial's ``TrialCheckpoint``: it goes on from there, on any node.
     """
     return _run_trial.options(num_cpus=options.cpus, max_retries=options.max_retries,

@@ -162,7 +162,14 @@ def _prepare_pruning(launcher: Any, plan: RunPlan, config: StudyConfig, study: A
     if plan.pruning is Pruning.CHANNEL:
         mirror = PruneMirror(study, config.make_pruner(), rule=config.percentile_rule())
     launcher.prepare(prunes=plan.pruning is not Pruning.NONE, mirror=mirror,
-                     first_fold=first_fold, at_finish=plan.reproducible)
+                     first_fold=first_fold, counted=_first_folds_counted(plan))
+
+
+def _first_folds_counted(plan: RunPlan) -> str:
+    """When a first fold counts for first-fold pruning (``PruningChannel.attach_first_fold``)."""
+    if not plan.reproducible:
+        return "ended"
+    return "asked" if plan.lagged else "told"
 
 
 def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
@@ -185,7 +192,8 @@ def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
                     "so they may differ from those of one uninterrupted run", plan.name,
                     len(study.get_trials(deepcopy=False)))
     log.info("reproducible: each trial sees the results of the trials asked %d or more "
-             "before it", lag)
+             "before it (first-fold pruning: the first folds of those asked %d or more before)",
+             lag, (lag + 1) // 2)
     return Lagged(plan.in_flight, lag)
 
 

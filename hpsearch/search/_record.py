@@ -18,6 +18,8 @@ from hpsearch.storage import fail_and_requeue, report_step, set_oof_probs, store
 if TYPE_CHECKING:
     from optuna.trial import TrialState
 
+    from hpsearch.execution import Sees
+
 __all__ = ["Running", "record_failure", "record_result"]
 
 log = logging.getLogger("hpsearch")
@@ -32,7 +34,7 @@ class Running:
     submitted: float  # time.monotonic() at launch
     reported: set[int] = field(default_factory=set)  # epochs already told to Optuna
     outside: TrialState | None = None  # a state set from outside (dashboard, `hpsearch stop`)
-    visible: int | None = None  # what its pruning decisions see (reproducible studies)
+    visible: Sees | None = None  # what its pruning decisions see (reproducible studies)
     preempting: bool = False  # told to give its slot back at the next epoch boundary
     checkpoint: Any = None  # preempted: where it resumes (``hpsearch.training.TrialCheckpoint``)
     counted_s: float = 0.0  # training seconds of its parts before the last preemption

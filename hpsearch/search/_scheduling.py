@@ -7,7 +7,9 @@ ask's place, never of timing:
 - ``Lagged``: ask ``j`` sees the results of asks ``0 .. j - lag - 1`` (told in ask order just
   before it) and none newer; asks ``j - lag .. j - 1`` are still running for the sampler (as
   its constant liar sees them). The window stays full; the engine waits only when a trial
-  ``lag`` asks old is still running. Pruning decisions use the same set (``visible``).
+  ``lag`` asks old is still running. Pruning decisions use the same set (``visible``), except
+  first-fold pruning's: the first folds of asks ``0 .. j - ceil(lag / 2) - 1``, counted as
+  those folds end, so that it sees curves nearly as fresh as a free study's.
 - ``Generations``: fixed-size generations, each told in ask order once all are back; for
   Hyperband, which decides on the stored study. It costs the idle slots at each generation's
   end.
@@ -16,6 +18,8 @@ ask's place, never of timing:
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from hpsearch.execution import Sees
 
 __all__ = ["FreeWindow", "Generations", "Lagged", "Scheduling"]
 
@@ -36,8 +40,8 @@ class Scheduling:
     def asked(self, number: int) -> None:
         """Trial ``number`` was asked (asks are counted in order)."""
 
-    def visible(self) -> int | None:
-        """How many of this run's results the next trial's pruning decisions see (None: all)."""
+    def visible(self) -> Sees | None:
+        """What the next trial's pruning decisions see (None: every result so far)."""
         return None
 
     @property
@@ -155,8 +159,10 @@ class Lagged(FreeWindow):
     def n_held(self) -> int:
         return len(self._held)
 
-    def visible(self) -> int:
-        return max(0, len(self._order) - self._lag)
+    def visible(self) -> Sees:
+        asked = len(self._order)
+        return Sees(seq=asked, told=max(0, asked - self._lag),
+                    first_folds=max(0, asked - (self._lag + 1) // 2))
 
     def settle(self, number: int, tell: Tell) -> None:
         self._held[number] = tell

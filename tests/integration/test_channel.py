@@ -8,7 +8,7 @@ import sys
 import pytest
 import ray
 
-from hpsearch.execution import GO, STOP, Report, Started, open_channel, release_channel
+from hpsearch.execution import GO, STOP, Report, Sees, Started, open_channel, release_channel
 
 
 @pytest.mark.usefixtures("ray_local")
@@ -75,6 +75,10 @@ def _median_mirror():
                        rule=rule)
 
 
+def _sees(told: int) -> Sees:
+    return Sees(seq=told + 2, told=told, first_folds=told + 1)
+
+
 def _median_channel():
     channel, key = open_channel()
     ray.get(channel.attach.remote(_median_mirror()))
@@ -92,13 +96,13 @@ def test_finishes_are_learned_in_the_order_told_whatever_order_they_run_in():
     ray.get(channel.finish.remote(key, 1, "complete", 0.1, 1))
     ray.get(channel.finish.remote(key, 0, "complete", 0.9, 0))
     # Trial 2 decides on the first trial told, trial 0: 0.5 is below its 0.9.
-    assert ray.get(channel.report.remote(key, 2, 1, 0.5, 1)) == PRUNE
+    assert ray.get(channel.report.remote(key, 2, 1, 0.5, _sees(told=1))) == PRUNE
     # A finish of the last study, run after the reset, is not learned.
     release_channel(channel)
     again, key2 = open_channel()
     ray.get(again.finish.remote(key, 7, "complete", 0.9, 0))
     ray.get(again.attach.remote(_median_mirror()))
-    assert ray.get(again.report.remote(key2, 3, 1, 0.5, 0)) != PRUNE  # nothing told yet
+    assert ray.get(again.report.remote(key2, 3, 1, 0.5, _sees(told=0))) != PRUNE  # nothing told yet
     release_channel(again)
 
 
@@ -109,9 +113,34 @@ def test_a_reproducible_decision_waits_for_the_trials_earlier_epochs():
         ray.get(channel.report.remote(key, 0, epoch, 0.5))
     ray.get(channel.finish.remote(key, 0, "complete", 0.5, 0))
     # Trial 1's epoch 2 arrives first: it is decided only with epoch 1's 0.9 in its curve.
-    second = channel.report.remote(key, 1, 2, 0.1, 1)
+    second = channel.report.remote(key, 1, 2, 0.1, _sees(told=1))
     ready, _ = ray.wait([second], timeout=1.0)
     assert not ready
-    assert ray.get(channel.report.remote(key, 1, 1, 0.9, 1)) == GO
+    assert ray.get(channel.report.remote(key, 1, 1, 0.9, _sees(told=1))) == GO
     assert ray.get(second) == GO  # best so far 0.9 >= the median 0.5 (0.1 alone: pruned)
+    release_channel(channel)
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_first_folds_count_in_ask_order_from_the_curves_the_trials_sent():
+    from hpsearch.execution import PRUNE
+
+    channel, key = open_channel()
+    ray.get(channel.never_prune.remote())  # nothing prunes across folds here
+    ray.get(channel.attach_first_fold.remote(_median_mirror(), counted="asked"))
+    # The run's third ask (trial 12) decides on the first folds of the first two asks.
+    third = channel.report_epoch.remote(key, 12, 1, 0.5, Sees(seq=2, told=0, first_folds=2))
+    # The second ask (trial 11) ended inside its first fold, pruned: the driver says so.
+    ray.get(channel.first_fold_ended.remote(key, 1, 11, "pruned", None, [0.1]))
+    ready, _ = ray.wait([third], timeout=1.0)
+    assert not ready  # the first ask's first fold has not ended yet
+    # The first ask (trial 10) ends its fold; its curve comes with the fold's report, though
+    # none of its epochs was heard on the first-fold stream.
+    assert ray.get(channel.report.remote(key, 10, 1, 0.9, Sees(seq=0, told=0, first_folds=0),
+                                         [0.8, 0.9])) == GO
+    assert ray.get(third) == PRUNE  # 0.5 at epoch 1, below trial 10's 0.8 there
+    # A second word on a first fold already counted changes nothing.
+    ray.get(channel.first_fold_ended.remote(key, 0, 10, "failed", None, None))
+    fourth = Sees(seq=3, told=0, first_folds=2)
+    assert ray.get(channel.report_epoch.remote(key, 13, 1, 0.85, fourth)) == GO
     release_channel(channel)

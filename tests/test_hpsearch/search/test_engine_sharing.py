@@ -41,7 +41,7 @@ class PreemptingLauncher(FakeLauncher):
         self.resumed: list[tuple[int, Any]] = []
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None, resume: Any = None) -> None:
+               visible: Any = None, resume: Any = None) -> None:
         super().launch(number, params, seed, visible)
         if resume is not None:
             self.resumed.append((number, resume))

@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch import _attrs as A
-from hpsearch.execution import Events, TaskFailure, TaskOptions
+from hpsearch.execution import Events, Sees, TaskFailure, TaskOptions
 from hpsearch.search import (
     Engine,
     FreeWindow,
@@ -66,7 +66,7 @@ class FakeLauncher:
         return self._slots
 
     def launch(self, number: int, params: dict[str, Any], seed: int,
-               visible: int | None = None) -> None:
+               visible: Sees | None = None) -> None:
         assert seed == trial_seed(5, number)
         self.out[number] = params
         self.launched.append(number)
@@ -250,7 +250,9 @@ def test_a_lagged_ask_sees_exactly_the_trials_asked_lag_or_more_before_it(study,
     summary = _run(optuna_study, plan, launcher, Lagged(None, lag=2))
     for number, told, visible in launcher.seen_at_launch:
         assert told == list(range(max(0, number - 2)))  # whatever order they finished in
-        assert visible == max(0, number - 2)
+        # Decisions see the trials told; first-fold pruning the first folds of those asked a
+        # lag of 1 (half of 2, rounded up) or more before.
+        assert visible == Sees(seq=number, told=max(0, number - 2), first_folds=max(0, number - 1))
     assert [n for n, _ in launcher.finished_order] == list(range(9))  # told in ask order
     assert summary.n_complete == 9 and launcher.most_out <= 3
 
