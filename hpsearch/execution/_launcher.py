@@ -58,7 +58,7 @@ class RayLauncher:
         self._poll: Any = None
         self._live: Any = None
         self._told = 0  # finishes sent: each carries its number, the channel learns in order
-        self._sees: dict[int, Sees] = {}  # what each reproducible trial decides on
+        self._sees: dict[int, Sees] = {}  # first folds in ask order: what each trial decides on
         self._first_in_ask_order = False
 
     def prepare(self, *, prunes: bool, mirror: PruneMirror | None = None,
@@ -99,7 +99,7 @@ class RayLauncher:
                            key=self._key, options=self._options, visible=visible,
                            resume=resume)
         self._refs[number], self._numbers[ref] = ref, number
-        if visible is not None:
+        if visible is not None and self._first_in_ask_order:
             self._sees[number] = visible
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
@@ -133,7 +133,7 @@ class RayLauncher:
         One that finished the fold said so with the fold's report; a lost worker's may have.
         """
         sees = self._sees.pop(number, None)
-        if sees is None or not self._first_in_ask_order:
+        if sees is None:
             return
         state = getattr(outcome, "state", "failed")
         if state == "preempted":  # it resumes, and its first fold ends (or not) later

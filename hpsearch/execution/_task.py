@@ -55,10 +55,11 @@ class _AsyncReporter:
         self.preempted = False
         self._behind = behind  # act on each answer exactly one report later
         self._visible = visible  # the deterministic set the decisions use (reproducible)
-        # A reproducible study's first fold is learned from the curve its fold report carries:
-        # the first-fold stream's answers may still be on their way then.
-        self._first_fold = first_fold if visible is not None else None
-        self.curve = list(curve or [])  # the values reported so far (a resumed part's included)
+        # A reproducible study's first fold is learned from the curve its fold report carries
+        # (``first_fold``: the first-fold stream, which keeps ``curve``): that stream's answers
+        # may still be on their way then.
+        self._first_fold = first_fold
+        self.curve = curve  # the values reported so far, a resumed part's included; or None
         self._previous: tuple[int, Any] | None = None  # behind: (epoch, answer ref)
         self._hold = hold  # test support only (hpsearch.execution._hold): None in every real study
         self._asked: Any = None  # while held: the channel's answer to "stop?", on its way
@@ -111,7 +112,8 @@ class _AsyncReporter:
         if self._batch_s > 0:
             return self._batched(epoch, value)
         self._say_started()
-        self.curve.append(value)
+        if self.curve is not None:
+            self.curve.append(value)
         if self._first_fold is not None and epoch == 1:  # the first fold ended
             sent = self._send.remote(self._key, self._trial, epoch, value, self._visible,
                                      self._first_fold.curve)
@@ -270,16 +272,18 @@ def _reporters(channel: Any, key: int, trial: int, options: TaskOptions, dataset
         started = None
     hold = _hold.for_trial(trial, node)  # None unless a test holds trials
     epoch_report = None
+    in_ask_order = visible is not None  # a lagged reproducible study: see ``_first_fold``
     if options.first_fold and folds:
         # The first fold's epochs: answers acted on when they arrive, as on one split.
         epoch_report = _AsyncReporter(channel, key, trial, wait=options.wait_answers,
                                       method="report_epoch", hold=hold,
                                       behind=options.answers_behind, visible=visible,
-                                      curve=getattr(resume, "first_fold_curve", None))
+                                      curve=list(getattr(resume, "first_fold_curve", None) or [])
+                                      if in_ask_order else None)
     report = _AsyncReporter(channel, key, trial, wait=wait,
                             batch_s=0.0 if wait else options.batch_s, started=started, hold=hold,
                             behind=options.answers_behind, visible=visible,
-                            first_fold=epoch_report)
+                            first_fold=epoch_report if in_ask_order else None)
     return report, epoch_report
 
 
