@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import ray
@@ -77,6 +78,57 @@ class _InOrder:
         return due
 
 
+class _Turns:
+    """A reproducible study's decisions on a trial's epochs, taken in epoch order per stream.
+
+    An async actor may run one caller's messages out of order; a reproducible study's decision
+    at an epoch must see the trial's values up to it, whatever order they came in.
+    """
+
+    def __init__(self) -> None:
+        self._decided: dict[tuple[str, int], int] = {}  # (stream, trial) -> last epoch decided
+        self._waiting: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, stream: str, trial: int, epoch: int,
+                 still: Callable[[], bool]) -> AsyncIterator[None]:
+        """The epoch's turn: once the trial's earlier epochs were decided (or not ``still``)."""
+        k = (stream, trial)
+        while self._decided.get(k, 0) < epoch - 1 and still():
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(k, []).append(future)
+            await future
+        try:
+            yield
+        finally:
+            self._decided[k] = max(epoch, self._decided.get(k, 0))
+            self.wake(k)
+
+    def wake(self, *keys: tuple[str, int]) -> None:
+        """Let the waiting turns of these (stream, trial)s look again (default: all)."""
+        for k in keys or list(self._waiting):
+            for future in self._waiting.pop(k, []):
+                if not future.done():
+                    future.set_result(None)
+
+
+class _AskOrder:
+    """What ended (trials, first folds), learned by a mirror in the order the trials were asked.
+
+    ``count``: how many the mirror has learned, for reports that must wait for them.
+    """
+
+    def __init__(self) -> None:
+        self.count = _Count()
+        self._order = _InOrder()
+
+    def put(self, mirror: PruneMirror, seq: int, *finish: Any) -> None:
+        """The ``seq``-th ask ended (``PruneMirror.finish``'s arguments); each seq counts once."""
+        for args in self._order.put(seq, finish):
+            mirror.finish(*args)
+            self.count.add()
+
+
 @ray.remote(num_cpus=0, max_concurrency=10_000)
 class PruningChannel:
     """Where running trials report each epoch, and learn whether to go on.
@@ -103,13 +155,14 @@ class PruningChannel:
         for future in getattr(self, "_waiting", {}).values():
             if not future.done():
                 future.set_result(STOP)
-        for name in ("_told", "_first_folds"):  # their reports see the new key: answered STOP
-            getattr(self, name, _Count()).release()
+        for count in getattr(self, "_counts", ()):  # their reports see the new key: STOP
+            count.release()
         if hasattr(self, "_turns"):
-            self._wake_turns()
+            self._turns.wake()
         self._mirror: PruneMirror | None = None
         self._first_fold: PruneMirror | None = None
         self._first_counted = "ended"  # when a first fold counts: see ``attach_first_fold``
+        self._in_ask_order = False  # when the main mirror learns a trial: see ``attach``
         self._fold1: dict[int, float] = {}  # trial -> its first fold's value, not yet counted
         self._never = False
         self._inbox: list[Report] = []
@@ -119,21 +172,25 @@ class PruningChannel:
         # trials to stop (user), and to give their slot back (a higher priority; answered once)
         self._stop, self._preempt = set[int](), _Preempting()
         # Reproducible studies: a trial's decisions use the first trials the driver told, by
-        # count (``Sees.told``), and the first folds of the first trials asked
-        # (``Sees.first_folds``); a report waits until the channel has learned that many.
+        # count (``Sees.told``), or the first trials (or first folds) asked, learned as they
+        # end (``Sees.ended``); a report waits until the channel has learned that many.
         self._base = self._base_first_fold = 0
         self._told = _Count()  # trials the driver said finished, since the study began
         self._finishing = _InOrder()  # the driver's finishes, by the order it told them
-        self._first_folds = _Count()  # this run's first folds learned, in ask order
-        self._first_in_order = _InOrder()
-        self._decided: dict[tuple[str, int], int] = {}  # (stream, trial) -> last epoch decided
-        self._turns: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
+        self._ended, self._first_folds = _AskOrder(), _AskOrder()  # this run's, in ask order
+        self._counts = (self._told, self._ended.count, self._first_folds.count)
+        self._turns = _Turns()
         self._key += 1
         return self._key
 
-    def attach(self, mirror: PruneMirror) -> None:
-        """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs)."""
+    def attach(self, mirror: PruneMirror, counted: str = "told") -> None:
+        """Decide here from now on, on ``mirror`` (the driver calls this before any trial runs).
+
+        ``counted``: when a finished trial counts: "told" when the driver says so, or "asked"
+        as it ends but in ask order (``trial_ended``; a lagged reproducible study with folds).
+        """
         self._mirror, self._base = mirror, mirror.learned
+        self._in_ask_order = counted == "asked"
 
     def attach_first_fold(self, mirror: PruneMirror, counted: str = "ended") -> None:
         """Answer first-fold epoch reports (``report_epoch``) from ``mirror``'s pruner.
@@ -158,29 +215,6 @@ class PruningChannel:
         """A trial began training (kept for the live view)."""
         if key == self._key:
             self._live.append(Started(trial, node, node_ip, started_at))
-
-    async def _turn(self, stream: str, trial: int, epoch: int) -> None:
-        """Return once the trial's earlier epochs of ``stream`` were decided.
-
-        An async actor may run one caller's messages out of order; a reproducible study's
-        decision at an epoch must see the trial's values up to it, whatever order they came in.
-        """
-        key = self._key
-        while (self._decided.get((stream, trial), 0) < epoch - 1
-               and trial not in self._stop and key == self._key):
-            future = asyncio.get_running_loop().create_future()
-            self._turns.setdefault((stream, trial), []).append(future)
-            await future
-
-    def _turn_done(self, stream: str, trial: int, epoch: int) -> None:
-        self._decided[(stream, trial)] = max(epoch, self._decided.get((stream, trial), 0))
-        self._wake_turns((stream, trial))
-
-    def _wake_turns(self, *keys: tuple[str, int]) -> None:
-        for k in keys or list(self._turns):
-            for future in self._turns.pop(k, []):
-                if not future.done():
-                    future.set_result(None)
 
     async def report(self, key: int, trial: int, epoch: int, value: float,
                      visible: Sees | None = None, curve: list[float] | None = None) -> int:
@@ -209,11 +243,21 @@ class PruningChannel:
         As "complete" from its fold report; as "pruned" or "failed" from the driver when the
         trial ended inside it. Learned in ask order, each once (the first word counts).
         """
-        if key != self._key or self._first_fold is None:
-            return
-        for args in self._first_in_order.put(seq, (trial, state, value, curve)):
-            self._first_fold.finish(*args)
-            self._first_folds.add()
+        if key == self._key and self._first_fold is not None:
+            self._first_folds.put(self._first_fold, seq, trial, state, value, curve)
+
+    def trial_ended(self, key: int, seq: int, trial: int, state: str, value: float | None,
+                    curve: list[float]) -> None:
+        """Trial ``trial``, the run's ``seq``-th ask, ended (the main mirror counts "asked").
+
+        ``curve``: its values by step as the trial recorded them. Learned in ask order.
+        """
+        if key == self._key and self._mirror is not None and self._in_ask_order:
+            self._ended.put(self._mirror, seq, trial, state, value, curve)
+
+    def _hears(self, key: int, trial: int) -> bool:
+        """Whether the trial's reports still count (its study is this one, nobody stopped it)."""
+        return key == self._key and trial not in self._stop
 
     async def _decide(self, key: int, trial: int, epoch: int, value: float,
                       visible: Sees | None) -> int:
@@ -222,16 +266,19 @@ class PruningChannel:
         if self._mirror is not None:
             if visible is None:
                 return PRUNE if self._mirror.report(trial, epoch, value) else GO
-            await self._turn("main", trial, epoch)
-            try:
-                await self._told.at_least(visible.told)
-                if key != self._key or trial in self._stop:
+            async with self._turns.of("main", trial, epoch, lambda: self._hears(key, trial)):
+                # A fold's decision is needed only once the next fold is trained: by then the
+                # trials a short lag back have nearly always ended. The first comes too soon.
+                if not self._in_ask_order:
+                    seen = visible.told
+                    await self._told.at_least(seen)
+                else:
+                    seen = visible.told if epoch == 1 else visible.ended
+                    await self._ended.count.at_least(seen)
+                if not self._hears(key, trial):
                     return STOP
-                decided = self._mirror.report(trial, epoch, value,
-                                              limit=self._base + visible.told)
+                decided = self._mirror.report(trial, epoch, value, limit=self._base + seen)
                 return PRUNE if decided else GO
-            finally:
-                self._turn_done("main", trial, epoch)
         if self._never:
             return GO
         future = asyncio.get_running_loop().create_future()
@@ -248,16 +295,13 @@ class PruningChannel:
         if self._first_fold is None or visible is None:
             decided = self._first_fold is not None and self._first_fold.report(trial, epoch, value)
             return self._preempt.answer(trial, PRUNE if decided else GO)
-        await self._turn("first", trial, epoch)
-        try:
-            await self._first_folds.at_least(visible.first_folds)  # counted "asked"
-            if key != self._key or trial in self._stop:
+        async with self._turns.of("first", trial, epoch, lambda: self._hears(key, trial)):
+            await self._first_folds.count.at_least(visible.ended)  # counted "asked"
+            if not self._hears(key, trial):
                 return STOP
             decided = self._first_fold.report(trial, epoch, value,
-                                              limit=self._base_first_fold + visible.first_folds)
+                                              limit=self._base_first_fold + visible.ended)
             return self._preempt.answer(trial, PRUNE if decided else GO)
-        finally:
-            self._turn_done("first", trial, epoch)
 
     def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:
         """Several epochs at once from a trial that nothing prunes: ``GO``, or ``STOP``."""
@@ -278,7 +322,7 @@ class PruningChannel:
     def stop(self, trial: int) -> None:
         """Answer the trial's next report (and any waiting one) with ``STOP``."""
         self._stop.add(trial)
-        self._wake_turns(("main", trial), ("first", trial))
+        self._turns.wake(("main", trial), ("first", trial))
         for key in [k for k in self._waiting if k[0] == trial]:
             future = self._waiting.pop(key)
             if not future.done():
@@ -316,7 +360,7 @@ class PruningChannel:
 
     def _learn(self, trial: int, state: str, value: float | None) -> None:
         self._stop.discard(trial)
-        if self._mirror is not None:
+        if self._mirror is not None and not self._in_ask_order:
             self._mirror.finish(trial, state, value)
         if self._first_fold is not None and self._first_counted != "asked":  # "ended": if
             if trial in self._fold1:  # it ended inside fold 1; "told": always

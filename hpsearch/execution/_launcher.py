@@ -58,11 +58,12 @@ class RayLauncher:
         self._poll: Any = None
         self._live: Any = None
         self._told = 0  # finishes sent: each carries its number, the channel learns in order
-        self._sees: dict[int, Sees] = {}  # first folds in ask order: what each trial decides on
-        self._first_in_ask_order = False
+        self._sees: dict[int, Sees] = {}  # what ends counts in ask order: each trial's place
+        self._first_in_ask_order = self._trials_in_ask_order = False
 
     def prepare(self, *, prunes: bool, mirror: PruneMirror | None = None,
-                first_fold: PruneMirror | None = None, counted: str = "ended") -> None:
+                first_fold: PruneMirror | None = None, counted: str = "ended",
+                trials_counted: str = "told") -> None:
         """Set the channel up before any trial runs.
 
         Args:
@@ -71,6 +72,8 @@ class RayLauncher:
             first_fold: first-fold pruning's copy of the first folds so far.
             counted: when a first fold counts (``PruningChannel.attach_first_fold``): as it
                 ends, when the driver tells its trial, or as it ends in ask order.
+            trials_counted: when ``mirror`` learns a trial (``PruningChannel.attach``): when
+                the driver tells it ("told"), or as it ends, in ask order ("asked").
         """
         import ray
 
@@ -82,7 +85,8 @@ class RayLauncher:
             self.channel.never_prune.remote()
             return
         if mirror is not None:
-            ray.get(self.channel.attach.remote(mirror))
+            ray.get(self.channel.attach.remote(mirror, counted=trials_counted))
+            self._trials_in_ask_order = trials_counted == "asked"
         ray.get(self.channel.ping.remote())  # no report waits on an actor being born
 
     def slots(self) -> int:
@@ -99,7 +103,7 @@ class RayLauncher:
                            key=self._key, options=self._options, visible=visible,
                            resume=resume)
         self._refs[number], self._numbers[ref] = ref, number
-        if visible is not None and self._first_in_ask_order:
+        if visible is not None and (self._first_in_ask_order or self._trials_in_ask_order):
             self._sees[number] = visible
 
     def wait(self, timeout_s: float, *, live: bool = False, every: bool = False) -> Events:
@@ -124,23 +128,30 @@ class RayLauncher:
                 number = self._numbers.pop(ref)
                 del self._refs[number]
                 events.results.append((number, _outcome(ref)))
-                self._first_fold_over(number, events.results[-1][1])
+                self._ended_in_ask_order(number, events.results[-1][1])
         return events
 
-    def _first_fold_over(self, number: int, outcome: Any) -> None:
-        """A reproducible trial that ended inside its first fold: the channel counts it now.
+    def _ended_in_ask_order(self, number: int, outcome: Any) -> None:
+        """A reproducible trial ended: the channel counts it now, in ask order, as need be.
 
-        One that finished the fold said so with the fold's report; a lost worker's may have.
+        Its first fold, if it ended inside it (one that finished the fold said so with the
+        fold's report; a lost worker's may have); the whole trial, if the channel's pruner
+        learns trials as they end.
         """
         sees = self._sees.pop(number, None)
         if sees is None:
             return
         state = getattr(outcome, "state", "failed")
-        if state == "preempted":  # it resumes, and its first fold ends (or not) later
+        if state == "preempted":  # it resumes, and ends later
             self._sees[number] = sees
-        elif not getattr(outcome, "fold_values", None):
+            return
+        if self._first_in_ask_order and not getattr(outcome, "fold_values", None):
             self.channel.first_fold_ended.remote(self._key, sees.seq, number, state, None,
                                                  getattr(outcome, "first_fold_curve", None))
+        if self._trials_in_ask_order:  # its values as the trial recorded them, as told
+            curve = list(getattr(outcome, "history", {}).get("val_acc", []))
+            value = outcome.value if state == "complete" else None
+            self.channel.trial_ended.remote(self._key, sees.seq, number, state, value, curve)
 
     def decide(self, decisions: list[tuple[int, int, bool]]) -> None:
         """Answer the reports the driver decided."""

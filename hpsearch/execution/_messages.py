@@ -32,16 +32,17 @@ class Sees:
     """What a reproducible study's trial decides on: fixed by its place among the run's asks.
 
     Attributes:
-        seq: its place among this run's asks, from 0 (first folds are learned in this order).
+        seq: its place among this run's asks, from 0 (what ended is learned in this order).
         told: decisions across trials see the first ``told`` trials told in this run.
-        first_folds: first-fold decisions see the first folds of the run's first
-            ``first_folds`` asks, counted as those folds end (a short lag: a first fold ends
-            long before its trial).
+        ended: the run's first ``ended`` asks, each learned as it ends, in ask order (a
+            short lag): first-fold decisions see their first folds; with folds, decisions
+            across trials from a trial's second fold on see their whole trials (its first
+            fold's decision comes too soon after its ask, and sees the ``told`` ones).
     """
 
     seq: int
     told: int
-    first_folds: int
+    ended: int
 
 
 @dataclass(frozen=True)

@@ -167,10 +167,11 @@ class PruneMirror:
             sampler=optuna.samplers.RandomSampler(seed=0))
         self._study.add_trials(finished)
         # Decisions on a prefix (``limit``: reproducible studies) are taken in a view: a study
-        # of the first ``limit`` learned trials, built once per running trial.
+        # of the first ``limit`` learned trials, built per running trial and limit. By trial:
+        # (limit, view study, the trial in it, the trial's values so far).
         self._pruner = pruner
         self._learned_trials: list[Any] = list(finished)
-        self._views: dict[int, tuple[Any, Any]] = {}  # trial -> (view study, its trial)
+        self._views: dict[int, tuple[int, Any, Any, dict[int, float]]] = {}
 
     @classmethod
     def of_first_folds(cls, study: Any, pruner: Any,
@@ -230,17 +231,24 @@ class PruneMirror:
         """Optuna's pruner on a study of the first ``limit`` learned trials and this one only.
 
         No other running trial is in it (successive halving would count them: timing). Built
-        once per trial, O(limit), when its first report comes: a reproducible study with a
-        pruner other than median/percentile pays that for decisions no timing can change.
+        when the trial's first report comes, O(limit), and again if a later report's ``limit``
+        differs (a lagged study with folds sees more from a trial's second fold on), with the
+        trial's earlier values: a reproducible study with a pruner other than
+        median/percentile pays that for decisions no timing can change.
         """
         import optuna
 
-        if number not in self._views:
+        view = self._views.get(number)
+        if view is None or view[0] != limit:
             study = optuna.create_study(direction="maximize", pruner=self._pruner,
                                         sampler=optuna.samplers.RandomSampler(seed=0))
             study.add_trials(self._learned_trials[:limit])
-            self._views[number] = (study, study.ask())
-        _, trial = self._views[number]
+            trial, steps = study.ask(), {} if view is None else view[3]
+            for step, earlier in steps.items():
+                trial.report(earlier, step)
+            self._views[number] = view = (limit, study, trial, steps)
+        _, _, trial, steps = view
+        steps.setdefault(epoch, value)
         trial.report(value, epoch)
         return bool(trial.should_prune())
 
@@ -268,7 +276,7 @@ class PruneMirror:
             return
         study = self._study
         if number in self._views:  # its record as the view made it (a pruner's rung marks)
-            study, trial = self._views.pop(number)
+            _, study, trial, _ = self._views.pop(number)
         if steps is not None:
             frozen = optuna.trial.create_trial(
                 state=TrialState[{"complete": "COMPLETE", "pruned": "PRUNED"}.get(state, "FAIL")],

@@ -161,8 +161,11 @@ def _prepare_pruning(launcher: Any, plan: RunPlan, config: StudyConfig, study: A
     mirror = None
     if plan.pruning is Pruning.CHANNEL:
         mirror = PruneMirror(study, config.make_pruner(), rule=config.percentile_rule())
+    # With folds, a lagged study's decisions from a trial's second fold on see the trials
+    # asked a short lag before, learned as they end (``Sees.ended``).
     launcher.prepare(prunes=plan.pruning is not Pruning.NONE, mirror=mirror,
-                     first_fold=first_fold, counted=_first_folds_counted(plan))
+                     first_fold=first_fold, counted=_first_folds_counted(plan),
+                     trials_counted="asked" if plan.lagged and plan.folds else "told")
 
 
 def _first_folds_counted(plan: RunPlan) -> str:
@@ -192,8 +195,8 @@ def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
                     "so they may differ from those of one uninterrupted run", plan.name,
                     len(study.get_trials(deepcopy=False)))
     log.info("reproducible: each trial sees the results of the trials asked %d or more "
-             "before it (first-fold pruning: the first folds of those asked %d or more before)",
-             lag, (lag + 1) // 2)
+             "before it (first-fold pruning, and pruning from a trial's second fold on: those "
+             "asked %d or more before, as they end)", lag, (lag + 1) // 2)
     return Lagged(plan.in_flight, lag)
 
 

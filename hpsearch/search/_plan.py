@@ -65,6 +65,7 @@ class RunPlan:
         shared: the run joined a cluster: its slots come from the cluster's arbiter.
         costs: the costs told beside accuracy (a multi-objective study's other values, in
             order); empty for a study of accuracy alone.
+        folds: the dataset has folds (cross-validation): a trial reports once per fold.
     """
 
     name: str
@@ -84,6 +85,7 @@ class RunPlan:
     costs: tuple[str, ...] = ()
     sharing: SharingSettings = field(default_factory=SharingSettings)
     shared: bool = False
+    folds: bool = False
 
     @property
     def channel_learns(self) -> bool:
@@ -136,7 +138,8 @@ def make_plan(config: StudyConfig, dataset: Any, *, n_trials: int | None = None,
                    timeout_s=config.timeout_s, fingerprint=dataset.fingerprint,
                    progress=progress, task=task, costs=tuple(config.cost_objectives),
                    sharing=SharingSettings(config.run.weight, config.run.priority,
-                                           config.run.max_cpus))
+                                           config.run.max_cpus),
+                   folds=getattr(dataset, "folds", None) is not None)
 
 
 def _keeps_oof(config: StudyConfig, dataset: Any) -> bool:

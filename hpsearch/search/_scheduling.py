@@ -9,7 +9,9 @@ ask's place, never of timing:
   its constant liar sees them). The window stays full; the engine waits only when a trial
   ``lag`` asks old is still running. Pruning decisions use the same set (``visible``), except
   first-fold pruning's: the first folds of asks ``0 .. j - ceil(lag / 2) - 1``, counted as
-  those folds end, so that it sees curves nearly as fresh as a free study's.
+  those folds end, so that it sees curves nearly as fresh as a free study's; and, with folds,
+  decisions from a trial's second fold on: those asks' whole trials, counted as they end (by
+  then they nearly always have).
 - ``Generations``: fixed-size generations, each told in ask order once all are back; for
   Hyperband, which decides on the stored study. It costs the idle slots at each generation's
   end.
@@ -162,7 +164,7 @@ class Lagged(FreeWindow):
     def visible(self) -> Sees:
         asked = len(self._order)
         return Sees(seq=asked, told=max(0, asked - self._lag),
-                    first_folds=max(0, asked - (self._lag + 1) // 2))
+                    ended=max(0, asked - (self._lag + 1) // 2))
 
     def settle(self, number: int, tell: Tell) -> None:
         self._held[number] = tell

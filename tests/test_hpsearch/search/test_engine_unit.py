@@ -252,7 +252,7 @@ def test_a_lagged_ask_sees_exactly_the_trials_asked_lag_or_more_before_it(study,
         assert told == list(range(max(0, number - 2)))  # whatever order they finished in
         # Decisions see the trials told; first-fold pruning the first folds of those asked a
         # lag of 1 (half of 2, rounded up) or more before.
-        assert visible == Sees(seq=number, told=max(0, number - 2), first_folds=max(0, number - 1))
+        assert visible == Sees(seq=number, told=max(0, number - 2), ended=max(0, number - 1))
     assert [n for n, _ in launcher.finished_order] == list(range(9))  # told in ask order
     assert summary.n_complete == 9 and launcher.most_out <= 3
 
