@@ -296,11 +296,11 @@ class PruningChannel:
             decided = self._first_fold is not None and self._first_fold.report(trial, epoch, value)
             return self._preempt.answer(trial, PRUNE if decided else GO)
         async with self._turns.of("first", trial, epoch, lambda: self._hears(key, trial)):
-            await self._first_folds.count.at_least(visible.ended)  # counted "asked"
+            await self._first_folds.count.at_least(visible.first_folds)  # counted "asked"
             if not self._hears(key, trial):
                 return STOP
             decided = self._first_fold.report(trial, epoch, value,
-                                              limit=self._base_first_fold + visible.ended)
+                                              limit=self._base_first_fold + visible.first_folds)
             return self._preempt.answer(trial, PRUNE if decided else GO)
 
     def report_many(self, key: int, trial: int, points: list[tuple[int, float]]) -> int:

@@ -34,15 +34,19 @@ class Sees:
     Attributes:
         seq: its place among this run's asks, from 0 (what ended is learned in this order).
         told: decisions across trials see the first ``told`` trials told in this run.
-        ended: the run's first ``ended`` asks, each learned as it ends, in ask order (a
-            short lag): first-fold decisions see their first folds; with folds, decisions
-            across trials from a trial's second fold on see their whole trials (its first
-            fold's decision comes too soon after its ask, and sees the ``told`` ones).
+        ended: with folds, decisions across trials from a trial's second fold on see the
+            run's first ``ended`` asks' whole trials, each learned as it ends, in ask order (a
+            short lag; its first fold's decision comes too soon after its ask, and sees the
+            ``told`` ones).
+        first_folds: first-fold decisions see the first folds of the run's first
+            ``first_folds`` asks, each learned as it ends, in ask order (a shorter lag still:
+            a first fold is a fifth of a trial).
     """
 
     seq: int
     told: int
     ended: int
+    first_folds: int
 
 
 @dataclass(frozen=True)

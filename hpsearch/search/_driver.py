@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -194,9 +195,10 @@ def _scheduling(plan: RunPlan, launcher: Any, study: Any) -> Scheduling:
         log.warning("resuming reproducible study %s: its new trials see all %d stored trials, "
                     "so they may differ from those of one uninterrupted run", plan.name,
                     len(study.get_trials(deepcopy=False)))
-    log.info("reproducible: each trial sees the results of the trials asked %d or more "
-             "before it (first-fold pruning, and pruning from a trial's second fold on: those "
-             "asked %d or more before, as they end)", lag, (lag + 1) // 2)
+    log.info("reproducible: each trial sees the results of the trials asked more than %d "
+             "before it (pruning from a trial's second fold on: more than %d before, as they "
+             "end; first-fold pruning: the first folds of those more than %d before)",
+             lag, math.ceil(lag / 2), math.ceil(lag / 4))
     return Lagged(plan.in_flight, lag)
 
 

@@ -76,7 +76,7 @@ def _median_mirror():
 
 
 def _sees(told: int) -> Sees:
-    return Sees(seq=told + 2, told=told, ended=told + 1)
+    return Sees(seq=told + 2, told=told, ended=told + 1, first_folds=told + 1)
 
 
 def _median_channel():
@@ -128,20 +128,22 @@ def test_first_folds_count_in_ask_order_from_the_curves_the_trials_sent():
     channel, key = open_channel()
     ray.get(channel.never_prune.remote())  # nothing prunes across folds here
     ray.get(channel.attach_first_fold.remote(_median_mirror(), counted="asked"))
-    # The run's third ask (trial 12) decides on the first folds of the first two asks.
-    third = channel.report_epoch.remote(key, 12, 1, 0.5, Sees(seq=2, told=0, ended=2))
+    # The run's third ask (trial 12) decides on the first folds of the first two asks (what
+    # it sees across folds, ``ended``, plays no part in first-fold decisions).
+    third = channel.report_epoch.remote(key, 12, 1, 0.5,
+                                        Sees(seq=2, told=0, ended=0, first_folds=2))
     # The second ask (trial 11) ended inside its first fold, pruned: the driver says so.
     ray.get(channel.first_fold_ended.remote(key, 1, 11, "pruned", None, [0.1]))
     ready, _ = ray.wait([third], timeout=1.0)
     assert not ready  # the first ask's first fold has not ended yet
     # The first ask (trial 10) ends its fold; its curve comes with the fold's report, though
     # none of its epochs was heard on the first-fold stream.
-    assert ray.get(channel.report.remote(key, 10, 1, 0.9, Sees(seq=0, told=0, ended=0),
-                                         [0.8, 0.9])) == GO
+    first = Sees(seq=0, told=0, ended=0, first_folds=0)
+    assert ray.get(channel.report.remote(key, 10, 1, 0.9, first, [0.8, 0.9])) == GO
     assert ray.get(third) == PRUNE  # 0.5 at epoch 1, below trial 10's 0.8 there
     # A second word on a first fold already counted changes nothing.
     ray.get(channel.first_fold_ended.remote(key, 0, 10, "failed", None, None))
-    fourth = Sees(seq=3, told=0, ended=2)
+    fourth = Sees(seq=3, told=0, ended=0, first_folds=2)
     assert ray.get(channel.report_epoch.remote(key, 13, 1, 0.85, fourth)) == GO
     release_channel(channel)
 
@@ -153,7 +155,7 @@ def test_with_folds_later_decisions_see_trials_asked_a_short_lag_before_as_they_
     channel, key = open_channel()
     ray.get(channel.attach.remote(_median_mirror(), counted="asked"))
     # The third ask (trial 22): its first fold's decision sees the trials told (none), at once.
-    sees = Sees(seq=2, told=0, ended=2)
+    sees = Sees(seq=2, told=0, ended=2, first_folds=0)  # first_folds: first-fold pruning only
     assert ray.get(channel.report.remote(key, 22, 1, 0.5, sees)) == GO
     # Its second fold's decision sees the first two asks, learned as they end, in ask order.
     second = channel.report.remote(key, 22, 2, 0.5, sees)
@@ -165,7 +167,7 @@ def test_with_folds_later_decisions_see_trials_asked_a_short_lag_before_as_they_
     assert ray.get(second) == PRUNE  # 0.5 by fold 2, below trial 20's 0.9 there
     # The driver's word on a trial, later, teaches the mirror nothing more.
     ray.get(channel.finish.remote(key, 20, "complete", 0.1, 0))
-    fourth = Sees(seq=3, told=0, ended=1)
+    fourth = Sees(seq=3, told=0, ended=1, first_folds=1)
     assert ray.get(channel.report.remote(key, 23, 1, 0.85, fourth)) == GO
     assert ray.get(channel.report.remote(key, 23, 2, 0.85, fourth)) == PRUNE
     release_channel(channel)

@@ -84,8 +84,9 @@ def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray
                                                                               tmp_path, body,
                                                                               n_trials):
     # Run a: one trial at a time. Run b: two at once (and one queued), trial 1 held at its
-    # first epoch until trial 4 has started, so trials 2 or 3 finish before 1 does. With the
-    # lag fixed, each trial still sees exactly the trials asked 3 or more before it.
+    # first epoch until trial 3 has started, so trial 2 finishes before 1 does. With the lag
+    # fixed, each trial still sees exactly the trials asked more than 3 before it. (Trial 3's
+    # first-fold decisions wait for trial 1's first fold: trial 4 cannot start while 1 holds.)
     import threading
 
     from _trial_hold import wait_for
@@ -95,17 +96,17 @@ def test_a_lagged_study_is_the_same_on_one_worker_or_two_whatever_the_timing(ray
         (tmp_path / run).mkdir()
         config = write_study(tmp_path / run, "rep", _lagged(body).format(k=k))
         if run == "b":
-            hold.trial(1, 4, from_step=1)
+            hold.trial(1, 3, from_step=1)
         done: dict[str, object] = {}
         thread = threading.Thread(target=lambda c=config, r=run, d=done: d.update(
             summary=run_study(c, runs_dir=tmp_path / r, progress=False)))
         thread.start()
         if run == "b":
             hold.wait_held(1)
-            hold.wait_held(4)  # launched: trial 2 or 3 ended while 1 waits
+            hold.wait_held(3)  # launched: trial 2 ended while 1 waits
             hold.release(1)
             wait_for(lambda: 1 not in hold.held(), "trial 1 to go on")
-            hold.release(4)
+            hold.release(3)
         thread.join(timeout=600)
         assert not thread.is_alive()
         summary = done["summary"]

@@ -242,17 +242,22 @@ def test_a_stop_keeps_finished_trials_and_requeues_the_running_ones(study):
         t.params["learning_rate"] for t in interrupted)
 
 
+@pytest.mark.parametrize("lag", [2, 4])
 @pytest.mark.parametrize("finish_order", [min, max], ids=["oldest-first", "newest-first"])
-def test_a_lagged_ask_sees_exactly_the_trials_asked_lag_or_more_before_it(study, finish_order):
+def test_a_lagged_ask_sees_exactly_the_trials_asked_more_than_lag_before_it(study, finish_order,
+                                                                             lag):
     config, optuna_study = study
     launcher = FakeLauncher(slots=2, finish_order=finish_order)
-    plan = _plan(config, n_target=9, reproducible=True, lagged=True, lag=2)
-    summary = _run(optuna_study, plan, launcher, Lagged(None, lag=2))
+    plan = _plan(config, n_target=9, reproducible=True, lagged=True, lag=lag)
+    summary = _run(optuna_study, plan, launcher, Lagged(None, lag=lag))
     for number, told, visible in launcher.seen_at_launch:
-        assert told == list(range(max(0, number - 2)))  # whatever order they finished in
-        # Decisions see the trials told; first-fold pruning the first folds of those asked a
-        # lag of 1 (half of 2, rounded up) or more before.
-        assert visible == Sees(seq=number, told=max(0, number - 2), ended=max(0, number - 1))
+        assert told == list(range(max(0, number - lag)))  # whatever order they finished in
+        # Decisions see the trials told; those from a second fold on, the trials asked more
+        # than half the lag (rounded up) before; first-fold pruning, the first folds of those
+        # asked more than a quarter of it (rounded up) before: with lag 4, all but the last.
+        assert visible == Sees(seq=number, told=max(0, number - lag),
+                               ended=max(0, number - -(-lag // 2)),
+                               first_folds=max(0, number - -(-lag // 4)))
     assert [n for n, _ in launcher.finished_order] == list(range(9))  # told in ask order
     assert summary.n_complete == 9 and launcher.most_out <= 3
 
