@@ -87,6 +87,7 @@ VARIANTS: dict[str, str] = {
     "default": "",  # studies/digits.toml as shipped (only its seed changed)
     "reproducible": "",  # the same with [study] reproducible = true
     "reproducible-lag2": "",  # ... with reproducible_lag = 2 (the default lag is 2 x workers)
+    "reproducible-lag6": "",  # ... with reproducible_lag = 6
     # the same with accuracy and parameter count as objectives, chosen by one standard error
     "objectives": "",
     # ... with widths searched on a log scale from 8 (small nets as likely as large ones)
@@ -97,7 +98,8 @@ VARIANTS: dict[str, str] = {
     "objectives-full": "",
 }
 _OBJECTIVES = 'objectives = { val_accuracy = "maximize", n_params = "minimize" }'
-_DERIVED = ("default", "reproducible", "reproducible-lag2", "objectives", "objectives-wide",
+_DERIVED = ("default", "reproducible", "reproducible-lag2",
+            "reproducible-lag6", "objectives", "objectives-wide",
             "objectives-nowilcoxon", "objectives-full")
 
 
@@ -105,7 +107,8 @@ def study_text(variant: str, seed: int, trials: int, default: Path = DEFAULT) ->
     if variant in _DERIVED:
         text = default.read_text()
         extra = {"reproducible": "\nreproducible = true",
-                 "reproducible-lag2": "\nreproducible = true\nreproducible_lag = 2"}
+                 "reproducible-lag2": "\nreproducible = true\nreproducible_lag = 2",
+                 "reproducible-lag6": "\nreproducible = true\nreproducible_lag = 6"}
         if variant.startswith("objectives"):
             extra[variant] = "\n" + _OBJECTIVES
         text = re.sub(r"^seed = \d+", f"seed = {seed}" + extra.get(variant, ""), text, count=1,
