@@ -15,11 +15,11 @@ gap estimate - test, the trials' summed CPU seconds
 The whole `hpsearch run studies/digits.toml` (Ray start included) is timed separately with
 ``--cli N`` (N runs of the command, median printed). ``--variants default reproducible`` sets
 the default study beside itself with ``[study] reproducible = true``: the search's wall time and
-dispatch efficiency say what reproducibility costs (``reproducible-lag2``: with
-``reproducible_lag = 2``). ``--variants objectives`` runs the default
-study with ``[study] objectives`` (accuracy, parameter count) and ``[selection] rule = "one_se"``:
-the one-standard-error choice and the most accurate trial are both refit and tested, and the
-table sets their test accuracy and parameter count side by side.
+dispatch efficiency say what reproducibility costs (``reproducible-lag2``,
+``reproducible-lag6``: with ``reproducible_lag = 2`` or 6). ``--variants objectives`` runs the
+default study with ``[study] objectives`` (accuracy, parameter count) and ``[selection] rule =
+"one_se"``: the one-standard-error choice and the most accurate trial are both refit and tested,
+and the table sets their test accuracy and parameter count side by side.
 
     OMP_NUM_THREADS=1 python bench/bench_selection.py --seeds 0 1 2 3 4 --variants objectives
 """
