@@ -11,9 +11,10 @@ ask's place, never of timing:
   except where a nearer one is nearly always complete by the time the decision comes, and
   each is learned as it ends, in ask order: with folds, decisions from a trial's second fold
   on see the whole trials of asks ``0 .. j - ceil(lag / 2) - 1``; first-fold pruning sees the
-  first folds of asks ``0 .. j - ceil(lag / 4) - 1`` (a first fold is a fifth of a trial, and
-  with the default lag, twice the workers, that is every earlier ask but the last). Seeing
-  the older set instead cost the default study 13% more epochs (docs/benchmarks.md).
+  first folds of asks ``0 .. j - ceil(lag / 4) - 1`` (a first fold is a fifth of a trial; with
+  lag 4, two workers' default, that is every earlier ask but the last). Seeing the asks more
+  than ``ceil(lag / 2)`` back instead cost the default study 13% more epochs
+  (docs/benchmarks.md).
 - ``Generations``: fixed-size generations, each told in ask order once all are back; for
   Hyperband, which decides on the stored study. It costs the idle slots at each generation's
   end.
